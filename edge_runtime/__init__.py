@@ -1,0 +1,41 @@
+"""edge_runtime: TensorFlow-free deepfake-face detection on TFLite interpreters."""
+
+from .bundle import ModelBundle, available_variants, load_bundle, save_bundle
+from .detector import Detector
+from .preprocess import load_image, load_resized, normalize, preprocess
+from .types import (
+    LABELS,
+    VARIANTS,
+    BundleInfo,
+    Detection,
+    DetectionError,
+    DetectorOptions,
+    EdgeDetectError,
+    ImageError,
+    ModelError,
+    PreprocessSpec,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LABELS",
+    "VARIANTS",
+    "BundleInfo",
+    "Detection",
+    "DetectionError",
+    "Detector",
+    "DetectorOptions",
+    "EdgeDetectError",
+    "ImageError",
+    "ModelBundle",
+    "ModelError",
+    "PreprocessSpec",
+    "available_variants",
+    "load_bundle",
+    "load_image",
+    "load_resized",
+    "normalize",
+    "preprocess",
+    "save_bundle",
+]

@@ -1,0 +1,122 @@
+"""Types shared by the runtime, the CLI and the workstation stages (one definition each)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The report's label order: index 0 = fake, index 1 = real (Keras flow_from_directory order).
+LABELS: tuple[str, ...] = ("fake", "real")
+FAKE_INDEX = 0
+REAL_INDEX = 1
+
+VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
+
+
+class EdgeDetectError(Exception):
+    """Base class for errors the CLI reports as one line, never a traceback."""
+
+
+class ImageError(EdgeDetectError):
+    """An input image could not be read or is unusable; the message names the file and reason."""
+
+
+class ModelError(EdgeDetectError):
+    """A model file or bundle is missing, corrupt, or does not fit the runtime."""
+
+
+class BackendError(EdgeDetectError):
+    """No TFLite interpreter backend could be imported."""
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What reaches the network: how a decoded RGB image becomes the input tensor.
+
+    x = (pixel - mean) / std, per channel, after resizing to (height, width).
+    mean = std = 127.5 is MobileNet's own [-1, 1] scaling (keras mobilenet.preprocess_input).
+    """
+
+    height: int = 224
+    width: int = 224
+    resize: str = "bilinear"  # PIL filter name: nearest, bilinear, bicubic, lanczos, area (box)
+    crop: str = "none"  # "none": squash the whole image; "center": centred square first
+    crop_fraction: float = 1.0  # with crop="center": side of the square / shorter image side
+    mean: float = 127.5
+    std: float = 127.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessSpec:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """Everything the runtime needs beside the .tflite bytes to use a model right."""
+
+    variant: str = "fp32"
+    labels: tuple[str, ...] = LABELS
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    threshold: float = 0.5  # fake when fake_probability >= threshold
+    sha256: str = ""
+    training_run: str = ""  # which training run (config hash / folder name) produced it
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # conversion choices, metrics, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BundleInfo:
+        return cls(
+            variant=str(d.get("variant", "fp32")),
+            labels=tuple(d.get("labels", LABELS)),
+            preprocess=PreprocessSpec.from_dict(d.get("preprocess", {})),
+            threshold=float(d.get("threshold", 0.5)),
+            sha256=str(d.get("sha256", "")),
+            training_run=str(d.get("training_run", "")),
+            description=str(d.get("description", "")),
+            extra=dict(d.get("extra", {})),
+        )
+
+
+@dataclass
+class DetectorOptions:
+    """How to run a detector (style of tensorflow/examples' ImageClassifierOptions)."""
+
+    model: str = "int8"  # a bundled variant name or a path to a .tflite / bundle
+    num_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    threshold: float | None = None  # None: the bundle's own threshold
+    backend: str | None = None  # None: best available (ai_edge_litert, tflite_runtime, tensorflow)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One classified image."""
+
+    path: str
+    label: str  # "fake" or "real"
+    fake_probability: float
+    model: str
+    latency_ms: float  # decode + preprocess + invoke for this image
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DetectionError:
+    """One input that could not be classified."""
+
+    path: str
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
