@@ -54,3 +54,30 @@ def keras_to_tflite(
         if legacy_fully_connected and variant in ("dynamic", "int8"):
             conv._experimental_disable_per_channel_quantization_for_dense_layers = True
         return conv.convert()
+
+
+def op_set(variant: str) -> str:
+    """The converter's target op set for a variant (recorded in bundles and the report)."""
+    return "TFLITE_BUILTINS_INT8" if variant == "int8" else "TFLITE_BUILTINS"
+
+
+def qat_model_to_tflite(
+    model, representative_data: RepresentativeData, legacy_fully_connected: bool = False
+) -> bytes:
+    """A tfmot quantize_model()-wrapped tf_keras model -> full-int8 TFLite (int8 input/output).
+
+    Runs in the QAT subprocess (TF_USE_LEGACY_KERAS=1). The fake-quant ranges learned in training
+    set the weights' and activations' quantization; TF 2.21 still insists on a representative
+    dataset for int8 input/output, so a few preprocessed training images are passed.
+    """
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative_data
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    if legacy_fully_connected:
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return conv.convert()
