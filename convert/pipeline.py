@@ -102,6 +102,19 @@ def parse_variants(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def check_out_dir(out: Path) -> None:
+    """Without creating anything: the output folder exists and is writable, or can be created."""
+    if out.exists() and not out.is_dir():
+        raise ConvertError(f"{out}: output path exists and is not a directory")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConvertError(f"{out}: output folder is not writable ({probe} is not a directory)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConvertError(f"{out}: output folder is not writable (permission denied on {probe})")
+
+
 def prepare_out_dir(out: Path) -> None:
     """Create the output folder and prove it is writable, before any work."""
     if out.exists() and not out.is_dir():
@@ -144,7 +157,6 @@ def check_inputs(opts: ConvertOptions) -> Plan:
     for v in variants:
         if v not in VARIANTS:
             raise ConvertError(f"unknown variant {v!r}; choose from {','.join(VARIANTS)}")
-    prepare_out_dir(opts.out)
     source = resolve_source(opts.source)
     data_root = opts.calibration_dir or _default_data_root(source)
     needs_train = "int8" in variants
@@ -164,6 +176,7 @@ def check_inputs(opts: ConvertOptions) -> Plan:
             )
         valid_root = Path(data_root) / "valid"
     validation = list_labelled(valid_root, "validation")
+    check_out_dir(opts.out)
     return Plan(source, variants, calibration, validation)
 
 
@@ -239,13 +252,18 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
 
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(opts.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(opts.threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(opts.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(opts.threads)
+    except RuntimeError:  # TensorFlow already initialised in this process (tests, notebooks)
+        pass
     from .tflite_export import keras_to_tflite
 
     model = load_keras_model(plan.source)
     height, width = int(model.inputs[0].shape[1]), int(model.inputs[0].shape[2])
     spec = fit_spec(plan.source, height, width)
+    # Last check: a bad model or data folder leaves no output folder behind.
+    prepare_out_dir(opts.out)
     versions = _converter_versions()
     limits = VerifyLimits(min_agreement=opts.min_agreement)
 
