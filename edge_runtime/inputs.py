@@ -84,7 +84,9 @@ def _add_folder(out: ExpandedInputs, folder: str, recursive: bool) -> None:
 def expand_inputs(args: Iterable[str], recursive: bool = False) -> ExpandedInputs:
     out = ExpandedInputs()
     for arg in args:
-        if os.path.isdir(arg):
+        if not arg:
+            out.items.append(DetectionError(arg, "'': empty path argument"))
+        elif os.path.isdir(arg):
             _add_folder(out, arg, recursive)
         elif os.path.lexists(arg) or not (_GLOB_CHARS & set(arg)):
             out.items.append(arg)  # explicit file, or missing path / dangling link: loader says why

@@ -20,6 +20,12 @@ from tests.conftest import REPO, requires_shared_data, sample_images
 from tests.image_cases import BAD_CASES, VALID_CASES, asymmetric_rgb
 
 
+def _default_model_present() -> bool:
+    from edge_runtime.bundle import available_variants
+
+    return "int8" in available_variants()
+
+
 def _runner() -> CliRunner:
     try:
         return CliRunner(mix_stderr=False)  # click < 8.2: keep stderr apart
@@ -287,6 +293,8 @@ def test_expand_inputs_order_and_dedup(tmp_path):
     empty.mkdir()
     (err,) = expand_inputs([str(empty)]).items
     assert isinstance(err, DetectionError) and "holds no images" in err.error
+    (err,) = expand_inputs([""]).items
+    assert isinstance(err, DetectionError) and "empty path" in err.error
 
 
 @requires_shared_data
@@ -316,3 +324,18 @@ def test_subprocess_on_real_faces(tiny_bundles, tmp_path):
     assert [r["path"] for r in rows] == [str(f) for f in faces] + [str(bad)]
     assert all("label" in r for r in rows[:-1]) and "error" in rows[-1]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(
+    not _default_model_present(),
+    reason="the trained default model (int8 bundle in edge_runtime/models/) is not in this checkout yet",
+)
+def test_default_model_needs_no_flag(tmp_path):
+    image = VALID_CASES["bmp"](tmp_path)
+    result = run_cli(image, "--json")
+    assert result.exit_code == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    assert row["label"] in ("fake", "real") and row["model"].endswith("int8.tflite")
+    report = json.loads(run_cli("info", "--json").stdout)
+    assert report["loads"] and report["bundle"]["variant"] == "int8"
+    assert report["facts"]["inputs"][0]["dtype"] in ("int8", "uint8")

@@ -1,0 +1,223 @@
+"""Cold start of `edge-detect one.jpg`: a fresh process each time, the way a user runs it.
+
+    python -m benchmarks.cold_start                       # default model (int8), a sample face
+    python -m benchmarks.cold_start --model path/to.tflite --repeat 20 --json-out cold.json
+
+Prints the median and minimum wall time of N fresh `edge-detect IMAGE` processes (after one
+unmeasured warm-up run, so the OS file cache is warm as on any second use), the bare Python
+start-up for comparison, the in-process phases (imports, model load, first image), and the
+top-level imports by cumulative time from `python -X importtime`. A benchmark, not a test:
+timings depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_FACES = REPO.parent / "shared" / "data" / "faces140k_sample" / "test" / "real"
+
+# Runs inside a fresh interpreter: the same work as `edge-detect IMAGE`, timed by phase.
+_PHASES_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import edge_runtime.cli  # noqa: F401  (typer, numpy, Pillow come in here)
+from edge_runtime import Detector, DetectorOptions
+t1 = time.perf_counter()
+det = Detector(DetectorOptions(model=sys.argv[1], num_threads=int(sys.argv[3])))
+t2 = time.perf_counter()
+det.detect(sys.argv[2])
+t3 = time.perf_counter()
+print(json.dumps({"imports_s": t1 - t0, "model_load_s": t2 - t1, "first_image_s": t3 - t2,
+                  "backend": det.backend.describe(), "model_path": str(det.bundle.path)}))
+"""
+
+
+def default_threads() -> int:
+    """What edge-detect uses by default: the cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def machine_line() -> str:
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+    except OSError:
+        pass
+    # x86: "model name"; Raspberry Pi: "Model" (the board); other ARM: "Hardware".
+    cpu = (
+        fields.get("model name")
+        or fields.get("model")
+        or fields.get("hardware")
+        or platform.processor()
+    )
+    cores = default_threads()
+    return (
+        f"{platform.machine()}, {cores} cores ({cpu or 'unknown CPU'}), "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def find_image(given: str | None, tmp: Path) -> Path:
+    if given:
+        return Path(given)
+    faces = sorted(SHARED_FACES.glob("*.jpg"))
+    if faces:
+        return faces[0]
+    # No shared data: a generated 256x256 JPEG costs the same to decode as a sample face.
+    import numpy as np
+    from PIL import Image
+
+    path = tmp / "one.jpg"
+    pixels = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+    return path
+
+
+def cli_command(python: str) -> tuple[list[str], str]:
+    """The installed console script when this environment has one, else `python -m`."""
+    script = Path(python).with_name("edge-detect")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)], str(script.name)
+    return [python, "-m", "edge_runtime"], "python -m edge_runtime"
+
+
+def time_runs(cmd: list[str], repeat: int, env: dict[str, str]) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"cold_start: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.strip()}"
+            )
+    return times
+
+
+def top_imports(cmd_args: list[str], python: str, env: dict[str, str], n: int) -> list[dict]:
+    """Top-level imports (and their whole subtree) by cumulative microseconds."""
+    proc = subprocess.run(
+        [python, "-X", "importtime", "-m", "edge_runtime", *cmd_args],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m and len(m.group(3)) == 1:  # one space: imported at top level, not by another module
+            rows.append({"module": m.group(4), "cumulative_ms": int(m.group(2)) / 1000.0})
+    rows.sort(key=lambda r: r["cumulative_ms"], reverse=True)
+    if any(r["module"].split(".")[0] == "tensorflow" for r in rows):
+        print("WARNING: tensorflow was imported", file=sys.stderr)
+    return rows[:n]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", default="int8", help="variant name or .tflite path (default: int8)")
+    ap.add_argument(
+        "--image",
+        help="one image (default: a sample face from ../shared/data, "
+        "else a generated 256x256 JPEG)",
+    )
+    ap.add_argument("--repeat", type=int, default=10, help="fresh processes to time (default 10)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="--threads for edge-detect (default: its own default, all cores)",
+    )
+    ap.add_argument("--python", default=sys.executable, help="interpreter whose environment to use")
+    ap.add_argument("--top", type=int, default=8, help="how many top-level imports to list")
+    ap.add_argument("--json-out", help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="cold_start_") as tmp:
+        image = find_image(args.image, Path(tmp))
+        cli_args = [str(image), "--model", args.model]
+        if args.threads:
+            cli_args += ["--threads", str(args.threads)]
+        base, how = cli_command(args.python)
+        cmd = base + cli_args
+        time_runs(cmd, 1, env)  # warm-up: page cache, .pyc files
+        cli_times: list[float] = []
+        bare_times: list[float] = []
+        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+            cli_times += time_runs(cmd, 1, env)
+            bare_times += time_runs([args.python, "-c", "pass"], 1, env)
+        phases = []
+        threads = str(args.threads or default_threads())
+        for _ in range(max(3, args.repeat // 2)):
+            out = subprocess.run(
+                [args.python, "-c", _PHASES_SCRIPT, args.model, str(image), threads],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            phases.append(json.loads(out.strip().splitlines()[-1]))
+        imports = top_imports(cli_args, args.python, env, args.top)
+
+    def ms(values: list[float]) -> str:
+        return (
+            f"{statistics.median(values) * 1000:7.0f} ms median  {min(values) * 1000:7.0f} ms min"
+        )
+
+    result = {
+        "command": " ".join([how, *cli_args]),
+        "machine": machine_line(),
+        "backend": phases[0]["backend"],
+        "model": phases[0]["model_path"],
+        "repeat": args.repeat,
+        "cold_start_median_s": statistics.median(cli_times),
+        "cold_start_min_s": min(cli_times),
+        "python_startup_median_s": statistics.median(bare_times),
+        "phases_median_s": {
+            k: statistics.median(p[k] for p in phases)
+            for k in ("imports_s", "model_load_s", "first_image_s")
+        },
+        "top_imports_ms": imports,
+        "runs_s": cli_times,
+    }
+    print(f"cold start of `{result['command']}` ({args.repeat} fresh processes)")
+    print(f"machine: {result['machine']}")
+    print(f"backend: {result['backend']}   model: {result['model']}")
+    print(f"  edge-detect one image   {ms(cli_times)}")
+    print(f"  python -c pass          {ms(bare_times)}")
+    for k, v in result["phases_median_s"].items():
+        print(f"  phase {k[:-2]:<17} {v * 1000:7.0f} ms median")
+    print("top-level imports (python -X importtime, cumulative, one run):")
+    for row in imports:
+        print(f"  {row['module']:<32} {row['cumulative_ms']:7.1f} ms")
+    if args.json_out:
+        sys.path.insert(0, str(REPO))
+        from edge_runtime.fileio import atomic_write_json
+
+        atomic_write_json(args.json_out, result)
+        print(f"wrote {args.json_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
