@@ -150,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json-out", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
 
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    # cwd=REPO puts the checkout on sys.path for `-m`/`-c`; an installed console script uses
+    # its own environment's copy.
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="cold_start_") as tmp:
         image = find_image(args.image, Path(tmp))
         cli_args = [str(image), "--model", args.model]
@@ -190,9 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         "backend": phases[0]["backend"],
         "model": phases[0]["model_path"],
         "repeat": args.repeat,
+        "load_average_1min": [
+            load_before,
+            os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        ],
         "cold_start_median_s": statistics.median(cli_times),
         "cold_start_min_s": min(cli_times),
         "python_startup_median_s": statistics.median(bare_times),
+        "python_startup_min_s": min(bare_times),
         "phases_median_s": {
             k: statistics.median(p[k] for p in phases)
             for k in ("imports_s", "model_load_s", "first_image_s")
@@ -202,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"cold start of `{result['command']}` ({args.repeat} fresh processes)")
     print(f"machine: {result['machine']}")
+    if load_before is not None:
+        load = result["load_average_1min"]
+        print(f"load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f}")
     print(f"backend: {result['backend']}   model: {result['model']}")
     print(f"  edge-detect one image   {ms(cli_times)}")
     print(f"  python -c pass          {ms(bare_times)}")

@@ -4,8 +4,9 @@
 classified, 1 some input failed (the others are still classified and printed), 2 usage error
 (bad option, no inputs, missing or unusable model).
 
-Only typer and the standard library are imported at start-up; numpy, Pillow and the interpreter
-come in when a command needs them, so `--help` and usage errors stay instant.
+This module imports only typer and the standard library at start-up; the detector, the model
+report and the interpreter backend are imported inside the command that needs them (the
+package's __init__ still brings numpy and Pillow). Cold start: benchmarks/cold_start.py.
 """
 
 from __future__ import annotations
