@@ -187,8 +187,12 @@ def _random_bytes(d: Path) -> Path:
     return p
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A valid PNG signature + IHDR declaring width x height RGB, one tiny IDAT, IEND."""
+def png_declaring(width: int, height: int, with_pixels: bool = False) -> bytes:
+    """A valid PNG of width x height black RGB pixels, or (default) only its header and 1 KB of data.
+
+    with_pixels: the whole zlib stream is there (about 1 MB for 80 MP), so a loader without a
+    size limit really decodes 3 bytes per pixel, and its memory shows it.
+    """
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
@@ -196,24 +200,28 @@ def png_header_only(width: int, height: int) -> bytes:
         )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
-        + chunk(b"IEND", b"")
-    )
+    if with_pixels:
+        packer = zlib.compressobj(1)
+        rows = (b"\x00" * (width * 3 + 1)) * 500  # filter byte + black pixels, 500 rows at a time
+        parts = [packer.compress(rows) for _ in range(height // 500)]
+        parts.append(packer.compress((b"\x00" * (width * 3 + 1)) * (height % 500)))
+        idat = b"".join(parts) + packer.flush()
+    else:
+        idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def _bomb(d: Path) -> Path:
     p = d / "bomb.png"
-    p.write_bytes(png_header_only(30000, 30000))
+    p.write_bytes(png_declaring(30000, 30000))  # Pillow's own limit refuses this at open
     return p
 
 
 def _bomb_below_pillow_limit(d: Path) -> Path:
-    # 80 MP: over edge_runtime's 64 MP limit, under Pillow's own (179 MP) error threshold.
+    # 80 MP (240 MB decoded) in a 1 MB file: over edge_runtime's 64 MP limit, under Pillow's
+    # own 179 MP error threshold, so only edge_runtime's check stands in the way.
     p = d / "bomb80mp.png"
-    p.write_bytes(png_header_only(10000, 8000))
+    p.write_bytes(png_declaring(10000, 8000, with_pixels=True))
     return p
 
 
