@@ -7,7 +7,8 @@ Prints the median and minimum wall time of N fresh `edge-detect IMAGE` processes
 unmeasured warm-up run, so the OS file cache is warm as on any second use), the bare Python
 start-up for comparison, the in-process phases (imports, model load, first image), and the
 top-level imports by cumulative time from `python -X importtime`. A benchmark, not a test:
-timings depend on the machine and its load.
+wall times depend on the machine and its load; the CPU time (user + system) of each process is
+printed too, because it moves much less when other jobs share the cores.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -96,17 +98,26 @@ def cli_command(python: str) -> tuple[list[str], str]:
     return [python, "-m", "edge_runtime"], "python -m edge_runtime"
 
 
-def time_runs(cmd: list[str], repeat: int, env: dict[str, str]) -> list[float]:
-    times = []
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_runs(cmd: list[str], repeat: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
+    """(wall seconds, CPU seconds) per fresh process. CPU time (user + system) hardly moves when
+    other jobs share the machine; wall time does."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        cpu0 = _children_cpu_s()
         start = time.perf_counter()
         proc = subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_children_cpu_s() - cpu0)
         if proc.returncode != 0:
             raise SystemExit(
                 f"cold_start: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.strip()}"
             )
-    return times
+    return walls, cpus
 
 
 def top_imports(cmd_args: list[str], python: str, env: dict[str, str], n: int) -> list[dict]:
@@ -163,10 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         cmd = base + cli_args
         time_runs(cmd, 1, env)  # warm-up: page cache, .pyc files
         cli_times: list[float] = []
+        cli_cpu: list[float] = []
         bare_times: list[float] = []
+        bare_cpu: list[float] = []
         for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            cli_times += time_runs(cmd, 1, env)
-            bare_times += time_runs([args.python, "-c", "pass"], 1, env)
+            wall, cpu = time_runs(cmd, 1, env)
+            cli_times += wall
+            cli_cpu += cpu
+            wall, cpu = time_runs([args.python, "-c", "pass"], 1, env)
+            bare_times += wall
+            bare_cpu += cpu
         phases = []
         threads = str(args.threads or default_threads())
         for _ in range(max(3, args.repeat // 2)):
@@ -200,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         "cold_start_min_s": min(cli_times),
         "python_startup_median_s": statistics.median(bare_times),
         "python_startup_min_s": min(bare_times),
+        "cold_start_cpu_median_s": statistics.median(cli_cpu),
+        "python_startup_cpu_median_s": statistics.median(bare_cpu),
         "phases_median_s": {
             k: statistics.median(p[k] for p in phases)
             for k in ("imports_s", "model_load_s", "first_image_s")
@@ -213,8 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         load = result["load_average_1min"]
         print(f"load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f}")
     print(f"backend: {result['backend']}   model: {result['model']}")
-    print(f"  edge-detect one image   {ms(cli_times)}")
-    print(f"  python -c pass          {ms(bare_times)}")
+    print(
+        f"  edge-detect one image   {ms(cli_times)}   CPU {statistics.median(cli_cpu) * 1000:4.0f} ms median"
+    )
+    print(
+        f"  python -c pass          {ms(bare_times)}   CPU {statistics.median(bare_cpu) * 1000:4.0f} ms median"
+    )
     for k, v in result["phases_median_s"].items():
         print(f"  phase {k[:-2]:<17} {v * 1000:7.0f} ms median")
     print("top-level imports (python -X importtime, cumulative, one run):")
