@@ -483,7 +483,7 @@ def _maybe_qat(
         legacy_fully_connected=opts.legacy_fully_connected,
     )
     t0 = time.perf_counter()
-    result = run_qat(model, train_dir, spec, qopts)
+    result = run_qat(model, train_dir, spec, qopts, valid.x[:8])
     rep["training"] = result.summary
     if not result.ok:
         rep["reason"] = f"QAT failed ({result.error}); keeping PTQ int8"

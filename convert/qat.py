@@ -21,12 +21,16 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from convert.data import list_labelled, load_image_set
 from convert.qat_graph import GraphError, load_graph, rebuild
 from edge_runtime.fileio import atomic_write_bytes, atomic_write_json
 from edge_runtime.types import EdgeDetectError, PreprocessSpec
+
+# Max abs probability difference allowed between the Keras 3 model and its tf_keras rebuild.
+REBUILD_TOLERANCE = 1e-4
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -52,6 +56,13 @@ def main(
         int, typer.Option(min=1, help="training images for the converter's int8 I/O")
     ] = 300,
     threads: Annotated[int, typer.Option(min=1)] = 1,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help=".npz with x (inputs) and y (Keras outputs) to check the rebuild"),
+    ] = None,
+    freeze_batchnorm: Annotated[
+        bool, typer.Option(help="BatchNormalization in inference mode while fine-tuning")
+    ] = True,
     legacy_fully_connected: Annotated[bool, typer.Option()] = False,
 ) -> None:
     start = time.perf_counter()
@@ -70,6 +81,23 @@ def main(
 
         g, w = load_graph(graph, weights)
         float_model = rebuild(g, w, tf_keras)
+        rebuild_diff = None
+        if reference is not None:
+            # The rebuilt tf_keras model must compute what the Keras 3 model computes.
+            with np.load(reference) as ref:
+                got = float_model.predict(ref["x"], verbose=0)
+                rebuild_diff = float(np.abs(got - ref["y"]).max())
+            if rebuild_diff > REBUILD_TOLERANCE:
+                raise GraphError(
+                    f"the tf_keras rebuild does not match the Keras model (max abs difference "
+                    f"{rebuild_diff:.2e} > {REBUILD_TOLERANCE:g})"
+                )
+        if freeze_batchnorm:
+            # Fine-tuning with batch statistics of small batches shifts every BatchNormalization
+            # away from the statistics the model was trained with; frozen = inference mode.
+            for layer in float_model.layers:
+                if isinstance(layer, tf_keras.layers.BatchNormalization):
+                    layer.trainable = False
         qat_model = tfmot.quantization.keras.quantize_model(float_model)
         qat_model.compile(
             optimizer=tf_keras.optimizers.Adam(learning_rate),
@@ -98,6 +126,8 @@ def main(
             "final_train_accuracy": float(history.history["accuracy"][-1]),
             "final_train_loss": float(history.history["loss"][-1]),
             "tfmot_version": getattr(tfmot, "__version__", "unknown"),
+            "rebuild_max_abs_diff": rebuild_diff,
+            "freeze_batchnorm": freeze_batchnorm,
             "wall_s": round(time.perf_counter() - start, 1),
         }
     except (EdgeDetectError, GraphError) as e:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge_runtime.types import PreprocessSpec
 
 from .qat_graph import GraphError, export_graph, save_graph
@@ -42,8 +44,14 @@ class QatResult:
         return str(self.summary.get("error", ""))
 
 
-def run_qat(model, train_dir: Path, spec: PreprocessSpec, options: QatOptions) -> QatResult:
-    """Fine-tune `model` (Keras 3) with QAT in a child process; the int8 .tflite bytes or why not."""
+def run_qat(
+    model, train_dir: Path, spec: PreprocessSpec, options: QatOptions, reference_x: np.ndarray
+) -> QatResult:
+    """Fine-tune `model` (Keras 3) with QAT in a child process; the int8 .tflite bytes or why not.
+
+    reference_x: a few preprocessed inputs; the child checks its tf_keras rebuild against the
+    Keras model's outputs on them before training.
+    """
     try:
         graph, weights = export_graph(model)
     except GraphError as e:
@@ -53,6 +61,8 @@ def run_qat(model, train_dir: Path, spec: PreprocessSpec, options: QatOptions) -
     with tempfile.TemporaryDirectory(prefix="edge_detect_qat_") as tmp:
         tmp_path = Path(tmp)
         graph_path, weights_path = save_graph(graph, weights, tmp_path)
+        reference = tmp_path / "reference.npz"
+        np.savez(reference, x=reference_x, y=np.asarray(model.predict(reference_x, verbose=0)))
         spec_path = tmp_path / "spec.json"
         spec_path.write_text(json.dumps(spec.to_dict()), "utf-8")
         out = tmp_path / "qat_int8.tflite"
@@ -65,6 +75,7 @@ def run_qat(model, train_dir: Path, spec: PreprocessSpec, options: QatOptions) -
             "--batch-size", str(options.batch_size), "--limit", str(options.train_limit),
             "--seed", str(options.seed), "--threads", str(options.threads),
             "--calibration-images", str(options.calibration_images),
+            "--reference", str(reference),
         ]  # fmt: skip
         if options.legacy_fully_connected:
             cmd.append("--legacy-fully-connected")

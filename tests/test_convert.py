@@ -393,6 +393,7 @@ def test_qat_runs_tfmot_in_a_subprocess_and_is_verified(run_dir, data, tmp_path)
     qat = result.report["qat"]
     assert qat["ran"] and qat["training"]["ok"], qat
     assert qat["training"]["tfmot_version"] and qat["training"]["train_images"] == 40
+    assert qat["training"]["rebuild_max_abs_diff"] < 1e-4  # tf_keras rebuild == Keras 3 model
     tries = [v for v in result.report["variants"] if v["variant"] == "int8"]
     assert [v["origin"] for v in tries] == ["ptq", "qat"]
     qat_try = tries[1]
