@@ -1,0 +1,168 @@
+"""The training recipe: every value a flag; the defaults are the report's recipe."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edge_runtime.types import PreprocessSpec
+
+from .errors import ConfigError
+
+ARCHS = ("mobilenet", "densenet121")
+WEIGHTS = ("imagenet", "none")
+STRATEGIES = ("default", "mirrored", "multiworker")
+AUTO_ON_OFF = ("auto", "on", "off")
+AUGMENTATIONS = ("flip", "crop", "jpeg", "blur", "color")
+MOBILENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
+RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos", "area")
+CROPS = ("none", "center")
+ALL_LAYERS = -1
+
+
+def parse_trainable_layers(text: str | int) -> int:
+    """'10' -> 10, '0' -> head only, '-1' or 'all' -> every base layer."""
+    if isinstance(text, int):
+        value = text
+    elif str(text).strip().lower() == "all":
+        return ALL_LAYERS
+    else:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ConfigError(f"--trainable-layers: expected a number or 'all', got {text!r}") from None
+    if value < ALL_LAYERS:
+        raise ConfigError(f"--trainable-layers: expected >= 0 or -1 (all), got {value}")
+    return value
+
+
+def parse_augment(text: str | None) -> tuple[str, ...]:
+    """'flip,jpeg' -> ('flip', 'jpeg'); '' or 'none' -> ()."""
+    if text is None:
+        return ()
+    names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+    if names in ([], ["none"]):
+        return ()
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise ConfigError(
+            f"--augment: unknown {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}"
+        )
+    return tuple(dict.fromkeys(names))  # de-duplicated, order kept
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `resolved()` adds what was derived at run time."""
+
+    data: str = "../shared/data/faces140k_sample"
+    out: str = ""
+    # Model
+    arch: str = "mobilenet"
+    alpha: float = 1.0  # MobileNet width multiplier
+    weights: str = "imagenet"
+    image_size: int = 224
+    trainable_layers: int = 10  # last N base layers trainable; 0 = head only; -1 = all
+    dense_units: int = 1024
+    dropout: float = 0.0  # before the final Dense; 0 = no Dropout layer (the report's model)
+    freeze_batchnorm: bool = False  # True: every BatchNorm in inference mode, not trained
+    # Preprocessing (edge_runtime.types.PreprocessSpec)
+    resize: str = "bilinear"
+    crop: str = "none"
+    crop_fraction: float = 1.0
+    mean: float = 127.5
+    std: float = 127.5
+    # Optimisation
+    learning_rate: float = 1e-5
+    base_learning_rate_multiplier: float | None = None  # LR of trainable base layers = lr * this
+    weight_decay: float = 0.0  # > 0: AdamW
+    label_smoothing: float = 0.0
+    batch_size: int = 64
+    epochs: int = 5
+    seed: int = 42
+    deterministic: bool = False
+    # Data
+    augment: tuple[str, ...] = ()
+    random_crop_fraction: float | None = None  # 'crop' augmentation; None: see augment.py
+    limit_per_class: int | None = None
+    use_csv: str = "auto"
+    # Engine
+    strategy: str = "default"
+    cache_features: str = "auto"
+    in_memory: str = "auto"
+    memory_gb: float = 4.0  # budget for decoded images / cached features held in RAM
+    threshold_from_valid: bool = False
+    checkpoint: bool = True  # save the best model so far at each val-loss improvement
+    overwrite: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> PreprocessSpec:
+        return PreprocessSpec(
+            height=self.image_size,
+            width=self.image_size,
+            resize=self.resize,
+            crop=self.crop,
+            crop_fraction=self.crop_fraction,
+            mean=self.mean,
+            std=self.std,
+        )
+
+    def validate(self) -> TrainConfig:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ConfigError(msg)
+
+        need(self.arch in ARCHS, f"--arch: {self.arch!r} not one of {', '.join(ARCHS)}")
+        need(self.weights in WEIGHTS, f"--weights: {self.weights!r} not one of {', '.join(WEIGHTS)}")
+        need(
+            self.strategy in STRATEGIES,
+            f"--strategy: {self.strategy!r} not one of {', '.join(STRATEGIES)}",
+        )
+        for name in ("cache_features", "in_memory", "use_csv"):
+            value = getattr(self, name)
+            flag = "--" + name.replace("_", "-")
+            need(value in AUTO_ON_OFF, f"{flag}: {value!r} not one of {', '.join(AUTO_ON_OFF)}")
+        if self.arch == "mobilenet":
+            need(
+                self.alpha in MOBILENET_ALPHAS,
+                f"--alpha: {self.alpha} not one of {', '.join(map(str, MOBILENET_ALPHAS))}",
+            )
+        need(self.image_size >= 32, f"--image-size: {self.image_size} is below 32 (MobileNet's minimum)")
+        need(self.resize in RESIZE_METHODS, f"--resize: {self.resize!r} not one of {', '.join(RESIZE_METHODS)}")
+        need(self.crop in CROPS, f"--crop: {self.crop!r} not one of {', '.join(CROPS)}")
+        need(0 < self.crop_fraction <= 1, f"--crop-fraction: {self.crop_fraction} not in (0, 1]")
+        need(self.std > 0, f"--std: must be > 0, got {self.std}")
+        need(self.trainable_layers >= ALL_LAYERS, f"--trainable-layers: {self.trainable_layers} < -1")
+        need(self.dense_units >= 1, f"--dense-units: {self.dense_units} < 1")
+        need(0 <= self.dropout < 1, f"--dropout: {self.dropout} not in [0, 1)")
+        need(self.learning_rate > 0, f"--learning-rate: {self.learning_rate} must be > 0")
+        if self.base_learning_rate_multiplier is not None:
+            need(
+                self.base_learning_rate_multiplier >= 0,
+                f"--base-learning-rate-multiplier: {self.base_learning_rate_multiplier} must be >= 0",
+            )
+        need(self.weight_decay >= 0, f"--weight-decay: {self.weight_decay} must be >= 0")
+        need(0 <= self.label_smoothing < 1, f"--label-smoothing: {self.label_smoothing} not in [0, 1)")
+        need(self.batch_size >= 1, f"--batch-size: {self.batch_size} < 1")
+        need(self.epochs >= 1, f"--epochs: {self.epochs} < 1")
+        if self.limit_per_class is not None:
+            need(self.limit_per_class >= 1, f"--limit-per-class: {self.limit_per_class} < 1")
+        if self.random_crop_fraction is not None:
+            need(
+                0 < self.random_crop_fraction <= 1,
+                f"--random-crop-fraction: {self.random_crop_fraction} not in (0, 1]",
+            )
+        need(self.memory_gb > 0, f"--memory-gb: {self.memory_gb} must be > 0")
+        self.augment = parse_augment(",".join(self.augment))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["augment"] = list(self.augment)
+        d["preprocess"] = self.spec().to_dict()
+        return d
+
+
+def default_run_name() -> str:
+    return time.strftime("fit-%Y%m%d-%H%M%S")

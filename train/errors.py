@@ -1,0 +1,17 @@
+"""Errors of the training stage; the CLI prints them as one line, never a traceback."""
+
+from __future__ import annotations
+
+from edge_runtime.types import EdgeDetectError
+
+
+class DataError(EdgeDetectError):
+    """The data tree cannot be used (missing split, empty class, unreadable CSV, ...)."""
+
+
+class WeightsError(EdgeDetectError):
+    """Pretrained weights are not available (offline machine, unsupported combination)."""
+
+
+class ConfigError(EdgeDetectError):
+    """A recipe value is out of range or inconsistent with another."""

@@ -1,0 +1,183 @@
+"""`python -m train evaluate MODEL SET...`: one table, one row per labelled folder.
+
+MODEL is a Keras run's model.keras (preprocessing and threshold from its run folder) or a
+.tflite / bundle / bundled variant name, evaluated through edge_runtime's Detector, so the same
+table compares the Keras model with its runtime variants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.types import VARIANTS, PreprocessSpec
+
+from .data import Skipped, SplitFiles, eval_set, limit_per_class
+from .errors import ConfigError
+from .log import log
+from .metrics import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
+
+
+@dataclass
+class EvalRow:
+    name: str
+    path: str
+    metrics: BinaryMetrics
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "set": self.name,
+            "path": self.path,
+            "n_skipped": len(self.skipped),
+            "skipped": [s.to_dict() for s in self.skipped],
+            **self.metrics.to_dict(),
+        }
+
+
+def run_folder_threshold(run_dir: Path) -> float | None:
+    """The threshold a training run chose (threshold.json), if any."""
+    f = run_dir / "threshold.json"
+    if f.is_file():
+        try:
+            return float(json.loads(f.read_text("utf-8"))["threshold"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+def run_folder_spec(run_dir: Path) -> PreprocessSpec | None:
+    f = run_dir / "config.json"
+    if f.is_file():
+        try:
+            return PreprocessSpec.from_dict(json.loads(f.read_text("utf-8"))["preprocess"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+class KerasScorer:
+    """P(fake) of a .keras model over files, with edge_runtime's preprocessing."""
+
+    def __init__(self, path: Path, batch_size: int = 64, spec: PreprocessSpec | None = None):
+        from .model import load_model
+        from .pipeline import make_forward
+
+        try:
+            self.model = load_model(path)
+        except Exception as e:  # noqa: BLE001 - corrupt or foreign file: one line, no traceback
+            raise ConfigError(f"{path}: cannot load Keras model ({type(e).__name__}: {e})") from None
+        h, w = (int(d) for d in self.model.input_shape[1:3])
+        spec = spec or run_folder_spec(path.parent) or PreprocessSpec()
+        if (spec.height, spec.width) != (h, w):
+            spec = PreprocessSpec.from_dict({**spec.to_dict(), "height": h, "width": w})
+        self.spec = spec
+        self.threshold = run_folder_threshold(path.parent)
+        self.batch_size = batch_size
+        self.forward = make_forward(self.model)
+
+    def score(self, files: SplitFiles) -> tuple[np.ndarray, np.ndarray, list[Skipped]]:
+        from .pipeline import forward_files
+
+        probs, labels, _, skipped = forward_files(self.forward, files, self.spec, self.batch_size)
+        return probs[:, 0], labels, skipped
+
+
+class RuntimeScorer:
+    """P(fake) through edge_runtime's Detector (.tflite, bundle or bundled variant)."""
+
+    def __init__(self, model: str, num_threads: int | None = None):
+        from edge_runtime.detector import Detector
+        from edge_runtime.types import DetectorOptions
+
+        opts = DetectorOptions(model=model, num_threads=num_threads or os.cpu_count() or 1)
+        self.detector = Detector(opts)
+        self.spec = self.detector.spec
+        self.threshold = self.detector.threshold
+
+    def score(self, files: SplitFiles) -> tuple[np.ndarray, np.ndarray, list[Skipped]]:
+        from edge_runtime.types import DetectionError
+
+        p, labels, skipped = [], [], []
+        for sample, result in zip(files.samples, self.detector.detect_many(s.path for s in files.samples)):
+            if isinstance(result, DetectionError):
+                reason = result.error
+                if reason.startswith(sample.path + ": "):
+                    reason = reason[len(sample.path) + 2 :]
+                skipped.append(Skipped(sample.path, reason, files.name))
+            else:
+                p.append(result.fake_probability)
+                labels.append(sample.label)
+        return np.array(p, dtype=np.float64), np.array(labels, dtype=np.int64), skipped
+
+
+def make_scorer(model: str, batch_size: int = 64, num_threads: int | None = None):
+    p = Path(model)
+    if p.suffix == ".keras":
+        if not p.is_file():
+            raise ConfigError(f"{model}: no such Keras model file")
+        return KerasScorer(p, batch_size)
+    if p.suffix == ".tflite" or model in VARIANTS or p.name.endswith(".bundle.json"):
+        if p.name.endswith(".bundle.json"):
+            model = str(p.with_name(p.name[: -len(".bundle.json")] + ".tflite"))
+        return RuntimeScorer(model, num_threads)
+    raise ConfigError(
+        f"{model}: expected a .keras model, a .tflite (bundle) or a variant name ({', '.join(VARIANTS)})"
+    )
+
+
+def evaluate_sets(
+    model: str,
+    sets: Sequence[str],
+    threshold: float | None = None,
+    batch_size: int = 64,
+    num_threads: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> tuple[list[EvalRow], float]:
+    if not sets:
+        raise ConfigError("no evaluation set given")
+    listed = [eval_set(s) for s in sets]  # every folder checked before the model loads
+    scorer = make_scorer(model, batch_size, num_threads)
+    t = threshold if threshold is not None else (scorer.threshold if scorer.threshold is not None else 0.5)
+    if not 0.0 <= t <= 1.0:
+        raise ConfigError(f"--threshold: {t} not in [0, 1]")
+    rows = []
+    names = _unique_names(sets)
+    for name, path, files in zip(names, sets, listed):
+        files = limit_per_class(files, limit, seed)
+        log(f"evaluating {name}: {len(files.samples)} images")
+        p_fake, labels, skipped = scorer.score(files)
+        rows.append(EvalRow(name, str(path), binary_metrics(labels, p_fake, t), files.skipped + skipped))
+    return rows, t
+
+
+def _unique_names(sets: Sequence[str]) -> list[str]:
+    """Folder names, made longer (parent/name) where two sets would share one."""
+    names = [Path(s).name or str(s) for s in sets]
+    for i, s in enumerate(sets):
+        if names.count(names[i]) > 1:
+            names[i] = "/".join(Path(s).parts[-2:])
+    return names
+
+
+def report(model: str, rows: list[EvalRow], threshold: float) -> dict[str, Any]:
+    return {
+        "model": model,
+        "threshold": threshold,
+        "positive_class": "real",
+        "convention": CONVENTION,
+        "sets": [r.to_dict() for r in rows],
+    }
+
+
+def table(rows: list[EvalRow]) -> str:
+    for r in rows:
+        r.metrics.extra["n_skipped"] = len(r.skipped)
+    return markdown_table([(r.name, r.metrics) for r in rows], extra_columns=("n_skipped",))
