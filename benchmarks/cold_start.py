@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The public-domain 256x256 face that ships with the package, like one user photo.
+PACKAGED_SAMPLE = REPO / "edge_runtime" / "samples" / "astronaut_face.jpg"
 SHARED_FACES = REPO.parent / "shared" / "data" / "faces140k_sample" / "test" / "real"
 
 # Runs inside a fresh interpreter: the same work as `edge-detect IMAGE`, timed by phase.
@@ -77,6 +79,8 @@ def machine_line() -> str:
 def find_image(given: str | None, tmp: Path) -> Path:
     if given:
         return Path(given)
+    if PACKAGED_SAMPLE.is_file():
+        return PACKAGED_SAMPLE
     faces = sorted(SHARED_FACES.glob("*.jpg"))
     if faces:
         return faces[0]
@@ -146,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="int8", help="variant name or .tflite path (default: int8)")
     ap.add_argument(
         "--image",
-        help="one image (default: a sample face from ../shared/data, "
-        "else a generated 256x256 JPEG)",
+        help="one image (default: edge_runtime/samples/astronaut_face.jpg, else a face from "
+        "../shared/data, else a generated 256x256 JPEG)",
     )
     ap.add_argument("--repeat", type=int, default=10, help="fresh processes to time (default 10)")
     ap.add_argument(
