@@ -2,7 +2,7 @@
 
 from .bundle import ModelBundle, available_variants, load_bundle, save_bundle
 from .detector import Detector
-from .preprocess import load_image, load_resized, normalize, preprocess
+from .preprocess import load_image, load_resized, normalize
 from .types import (
     LABELS,
     VARIANTS,
@@ -36,6 +36,5 @@ __all__ = [
     "load_image",
     "load_resized",
     "normalize",
-    "preprocess",
     "save_bundle",
 ]
