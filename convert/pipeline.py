@@ -18,15 +18,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge_runtime.bundle import DEFAULT_STEM, save_bundle, sidecar_path
 from edge_runtime.fileio import sha256_bytes
 from edge_runtime.inspect_model import read_model_facts
-from edge_runtime.types import LABELS, VARIANTS, BundleInfo, EdgeDetectError, PreprocessSpec
+from edge_runtime.types import (
+    FAKE_INDEX,
+    LABELS,
+    VARIANTS,
+    BundleInfo,
+    EdgeDetectError,
+    PreprocessSpec,
+)
 
 from .data import ImageSet, LabelledFiles, list_labelled, load_image_set, split_dir
 from .report import write_report
 from .source import ModelSource, fit_spec, load_keras_model, resolve_source
-from .verify import Reference, VariantCheck, VerifyLimits, check_variant, keras_reference
+from .verify import (
+    Reference,
+    VariantCheck,
+    VerifyLimits,
+    check_variant,
+    keras_reference,
+    labels_from,
+    predict_fake,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "faces140k_sample"
@@ -408,6 +425,11 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
     return ConversionResult(report, json_path, md_path)
 
 
+def _agreement_with(tflite_path: Path, valid: ImageSet, ref: Reference) -> float:
+    p = predict_fake(tflite_path, valid.x)
+    return float((labels_from(p, ref.threshold) == ref.labels).mean())
+
+
 def _facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
     return {
         "min_runtime_version": facts.get("min_runtime_version"),
@@ -483,7 +505,7 @@ def _maybe_qat(
         legacy_fully_connected=opts.legacy_fully_connected,
     )
     t0 = time.perf_counter()
-    result = run_qat(model, train_dir, spec, qopts, valid.x[:8])
+    result = run_qat(model, train_dir, spec, qopts, valid.x[:8], valid.x)
     rep["training"] = result.summary
     if not result.ok:
         rep["reason"] = f"QAT failed ({result.error}); keeping PTQ int8"
@@ -500,9 +522,15 @@ def _maybe_qat(
         },
     }
     info = _bundle_info("int8", spec, plan.source, opts, cal, facts, versions, "qat")
+    # QAT fine-tunes the weights, so its int8 is verified against the fine-tuned Keras model
+    # (conversion fidelity); agreement with the original model is reported beside it.
+    qat_probs = np.asarray(result.predictions, dtype=np.float64)[:, FAKE_INDEX]
+    qat_ref = Reference(qat_probs, labels_from(qat_probs, ref.threshold), ref.truth, ref.threshold)
     staged, check = _stage_and_verify(
-        result.content, info, staging / "qat", name, "int8", valid, ref, limits, opts.threads
+        result.content, info, staging / "qat", name, "int8", valid, qat_ref, limits, opts.threads
     )
+    rep["qat_keras_accuracy"] = qat_ref.accuracy
+    rep["qat_int8_agreement_with_original_keras"] = _agreement_with(staged, valid, ref)
     qat_outcome = VariantOutcome(
         "int8",
         name,

@@ -60,6 +60,12 @@ def main(
         Path | None,
         typer.Option(help=".npz with x (inputs) and y (Keras outputs) to check the rebuild"),
     ] = None,
+    predict: Annotated[
+        Path | None, typer.Option(help=".npy inputs for the QAT model to predict after training")
+    ] = None,
+    predictions_out: Annotated[
+        Path | None, typer.Option(help="where to save those predictions")
+    ] = None,
     freeze_batchnorm: Annotated[
         bool, typer.Option(help="BatchNormalization in inference mode while fine-tuning")
     ] = True,
@@ -114,6 +120,8 @@ def main(
                 yield [data.x[i : i + 1]]
 
         content = qat_model_to_tflite(qat_model, representative, legacy_fully_connected)
+        if predict is not None and predictions_out is not None:
+            np.save(predictions_out, qat_model.predict(np.load(predict), batch_size=32, verbose=0))
         atomic_write_bytes(out, content)
         result = {
             "ok": True,

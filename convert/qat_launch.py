@@ -38,6 +38,9 @@ class QatResult:
     ok: bool
     content: bytes | None
     summary: dict[str, Any]
+    # The fine-tuned (fake-quant) Keras model's probabilities on the inputs passed as predict_x:
+    # the reference its int8 conversion is verified against.
+    predictions: np.ndarray | None = None
 
     @property
     def error(self) -> str:
@@ -45,12 +48,18 @@ class QatResult:
 
 
 def run_qat(
-    model, train_dir: Path, spec: PreprocessSpec, options: QatOptions, reference_x: np.ndarray
+    model,
+    train_dir: Path,
+    spec: PreprocessSpec,
+    options: QatOptions,
+    reference_x: np.ndarray,
+    predict_x: np.ndarray,
 ) -> QatResult:
     """Fine-tune `model` (Keras 3) with QAT in a child process; the int8 .tflite bytes or why not.
 
     reference_x: a few preprocessed inputs; the child checks its tf_keras rebuild against the
-    Keras model's outputs on them before training.
+    Keras model's outputs on them before training. predict_x: inputs the QAT model predicts
+    after training (the validation set).
     """
     try:
         graph, weights = export_graph(model)
@@ -63,6 +72,8 @@ def run_qat(
         graph_path, weights_path = save_graph(graph, weights, tmp_path)
         reference = tmp_path / "reference.npz"
         np.savez(reference, x=reference_x, y=np.asarray(model.predict(reference_x, verbose=0)))
+        predict_in, predict_out = tmp_path / "predict_x.npy", tmp_path / "predictions.npy"
+        np.save(predict_in, predict_x)
         spec_path = tmp_path / "spec.json"
         spec_path.write_text(json.dumps(spec.to_dict()), "utf-8")
         out = tmp_path / "qat_int8.tflite"
@@ -76,6 +87,7 @@ def run_qat(
             "--seed", str(options.seed), "--threads", str(options.threads),
             "--calibration-images", str(options.calibration_images),
             "--reference", str(reference),
+            "--predict", str(predict_in), "--predictions-out", str(predict_out),
         ]  # fmt: skip
         if options.legacy_fully_connected:
             cmd.append("--legacy-fully-connected")
@@ -104,4 +116,4 @@ def run_qat(
             summary.setdefault("error", f"QAT process exited with status {proc.returncode}")
             summary["ok"] = False
             return QatResult(False, None, summary)
-        return QatResult(True, out.read_bytes(), summary)
+        return QatResult(True, out.read_bytes(), summary, np.load(predict_out))

@@ -72,6 +72,18 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines.append(f"- mode {qat.get('mode', 'off')}: not run")
     else:
         lines.append(f"- mode {qat['mode']}, threshold {qat['threshold_pp']} pp: {qat['reason']}")
+        if qat.get("ran") and "qat_keras_accuracy" in qat:
+            t = qat.get("training") or {}
+            lines.append(
+                f"- QAT: {t.get('epochs')} epoch(s) on {t.get('train_images')} training images, "
+                f"lr {t.get('learning_rate')}, BatchNormalization frozen {t.get('freeze_batchnorm')}, "
+                f"tf_keras rebuild max abs diff {t.get('rebuild_max_abs_diff')}, {t.get('wall_s')} s"
+            )
+            lines.append(
+                f"- the QAT row's agreement / dP compare its int8 with the fine-tuned (fake-quant) "
+                f"Keras model (accuracy {qat['qat_keras_accuracy']:.4f}); its labels agree with the "
+                f"original Keras model on {qat['qat_int8_agreement_with_original_keras']:.1%} of images"
+            )
     if r["failures"]:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in r["failures"]]
     lines += ["", "## Ops per variant (name: version)", ""]

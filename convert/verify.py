@@ -78,6 +78,13 @@ def keras_reference(
     return Reference(p_fake, labels_from(p_fake, threshold), truth, threshold)
 
 
+def predict_fake(tflite_path: Path, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
+    """P(fake) for every input, through edge_runtime's Detector."""
+    bundle = load_bundle(tflite_path)
+    det = Detector(DetectorOptions(model=str(tflite_path), num_threads=num_threads), bundle=bundle)
+    return np.array([det.fake_probability(xi) for xi in x], dtype=np.float64)
+
+
 def check_variant(
     tflite_path: Path,
     variant: str,
@@ -88,11 +95,8 @@ def check_variant(
 ) -> VariantCheck:
     """Run every validation tensor through the Detector and compare with Keras."""
     bundle = load_bundle(tflite_path)
-    det = Detector(DetectorOptions(model=str(tflite_path), num_threads=num_threads), bundle=bundle)
-    p = np.empty(len(x), dtype=np.float64)
     start = time.perf_counter()
-    for i in range(len(x)):
-        p[i] = det.fake_probability(x[i])
+    p = predict_fake(tflite_path, x, num_threads)
     invoke_ms = (time.perf_counter() - start) * 1000.0 / max(1, len(x))
     labels = labels_from(p, ref.threshold)
     diff = np.abs(p - ref.fake_probability)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO, requires_tensorflow
 
-pytestmark = requires_tensorflow
+pytestmark = [requires_tensorflow, pytest.mark.slow]
 
 TOLERANCE = {"fp32": 1e-5, "fp16": 2e-3, "dynamic": 5e-2, "int8": 1e-1}
 SIZE = 32
