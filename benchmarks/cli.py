@@ -71,7 +71,7 @@ def run(
         typer.Argument(
             metavar="MODELS",
             help="Bundles / .tflite files / variant names (fp32 fp16 dynamic int8). "
-            "None: the bundled variants edge_runtime finds."
+            "None: the bundled variants edge_runtime finds.",
         ),
     ] = None,
     data: Annotated[
@@ -134,6 +134,15 @@ def run(
             "(cold start and per-image latency), when TF is installed.",
         ),
     ] = None,
+    cold_start: Annotated[
+        int,
+        typer.Option(
+            "--cold-start",
+            min=0,
+            help="Fresh `edge-detect IMAGE` processes timed per model for the cold-start "
+            "column (median; 0 skips).",
+        ),
+    ] = 3,
     timeout: Annotated[
         float,
         typer.Option("--timeout", help="Seconds allowed per model."),
@@ -146,7 +155,7 @@ def run(
 
     from .data import DataError, default_data_dir, labelled_images, synthetic_jpeg
     from .harness import BenchmarkOptions, benchmark, data_summary, result_document
-    from .machine import machine_record, read_temperature_c, read_throttled
+    from .machine import machine_record, read_load_average, read_temperature_c, read_throttled
     from .report import render, write_outputs
 
     try:
@@ -195,6 +204,7 @@ def run(
             backend=backend,
             latency_image=latency_image,
             timeout_s=timeout,
+            cold_start_runs=cold_start,
         )
         start = time.perf_counter()
         keras_rows = None
@@ -203,6 +213,7 @@ def run(
         rows = benchmark(models, options, images, machine, keras_rows)
     machine["temperature_end_c"] = read_temperature_c()
     machine["throttled_end"] = read_throttled()
+    machine["load_average_end"] = read_load_average()
     machine["total_s"] = round(time.perf_counter() - start, 1)
     doc = result_document(rows, machine, options, data_summary(folder, images), notes)
     sys.stdout.write(render(doc))

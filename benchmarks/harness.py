@@ -35,6 +35,7 @@ class BenchmarkOptions:
     backend: str | None = None
     latency_image: str = ""
     timeout_s: float = 1800.0  # per model
+    cold_start_runs: int = 3  # fresh `edge-detect IMAGE` processes per model (0: skip)
 
 
 @dataclass
@@ -172,6 +173,31 @@ def row_from_worker(model: str, result: dict) -> Row:
     return row
 
 
+def measure_cold_start(row: Row, options: BenchmarkOptions) -> None:
+    """Median wall time of fresh `edge-detect IMAGE --model M` processes, after one unmeasured
+    run (so the OS file cache is warm, as on any second use). Uses benchmarks/cold_start.py's
+    command and timer."""
+    try:
+        from .cold_start import cli_command, time_runs
+    except ImportError as e:
+        row.extra["cold_start_error"] = f"benchmarks/cold_start.py unavailable ({e})"
+        return
+    cmd, how = cli_command(sys.executable)
+    cmd = [*cmd, options.latency_image, "--model", row.path, "--threads", str(row.threads or 1)]
+    if options.backend:
+        cmd += ["--backend", options.backend]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
+    try:
+        time_runs(cmd, 1, env)
+        times = time_runs(cmd, options.cold_start_runs, env)
+    except SystemExit as e:  # cold_start's timer reports a failed run this way
+        row.extra["cold_start_error"] = str(e).splitlines()[0]
+        return
+    row.cold_start_s = float(np.median(times))
+    row.extra["cold_start"] = f"median of {len(times)} fresh `{how} IMAGE` processes"
+
+
 def score_rows(rows: list[Row], images: list[tuple[str, str]]) -> None:
     """Accuracy, precision, recall, F1 and ROC AUC of each ok row over the labelled images."""
     from train.metrics import binary_metrics
@@ -259,6 +285,8 @@ def benchmark(
         print(f"[{i}/{len(models)}] {model}", file=sys.stderr, flush=True)
         start = time.perf_counter()
         row = row_from_worker(model, run_worker(model, options, images))
+        if row.ok and options.cold_start_runs > 0:
+            measure_cold_start(row, options)
         row.extra["wall_s"] = round(time.perf_counter() - start, 1)
         if not row.ok:
             print(f"  {row.status}", file=sys.stderr)

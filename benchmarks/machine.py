@@ -141,6 +141,15 @@ def _cpufreq(root: Path) -> dict[str, Any]:
     }
 
 
+def read_load_average(root: Path = Path("/")) -> list[float] | None:
+    """1, 5 and 15 minute load averages: other work on the machine skews latency."""
+    parts = (_read(root, "proc/loadavg") or "").split()
+    try:
+        return [float(x) for x in parts[:3]] if len(parts) >= 3 else None
+    except ValueError:
+        return None
+
+
 def _memory_mb(root: Path) -> float | None:
     text = _read(root, "proc/meminfo") or ""
     m = re.search(r"MemTotal:\s+(\d+)\s+kB", text)
@@ -207,6 +216,7 @@ def machine_record(
         "board": board,
         "memory_mb": _memory_mb(root),
         "temperature_c": read_temperature_c(root),
+        "load_average": read_load_average(root),
         "throttled": read_throttled(),
         "backend": backend,
         "git_commit": _git_commit(),

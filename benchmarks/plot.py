@@ -8,6 +8,12 @@ from pathlib import Path
 from .report import split_merged
 
 
+def short_name(model: str) -> str:
+    """edge_detect_mobilenet_int8.tflite -> int8; other names lose only .tflite."""
+    name = model.removesuffix(".tflite")
+    return name.removeprefix("edge_detect_mobilenet_") or name
+
+
 class PlotError(RuntimeError):
     """Nothing to plot, or no matplotlib (one-line message)."""
 
@@ -49,14 +55,25 @@ def plot_results(doc: dict, out: str | os.PathLike, latency: str = "e2e_ms") -> 
             linewidths=0.6,
             label=label,
         )
-        for r, s in mine:
+        for j, (r, s) in enumerate(mine):
+            # Staggered labels keep points at nearly the same place readable.
             ax.annotate(
-                f"{r['model']}\n{s:.1f} MB",
+                f"{short_name(r['model'])} ({s:.1f} MB)",
                 (r[latency]["p50"], r["accuracy"] * 100),
                 textcoords="offset points",
-                xytext=(8, 6),
+                xytext=(9, 4 - 11 * (j % 3)),
                 fontsize=8,
             )
+    xs = [r[latency]["p50"] for _, r in points]
+    if max(xs) / min(xs) > 4:
+        ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+    ax.margins(x=0.25)
+    ys = [r["accuracy"] * 100 for _, r in points]
+    pad = max(1.0, (max(ys) - min(ys)) * 0.3)
+    ax.set_ylim(min(ys) - pad, max(ys) + pad)
     what = (
         "end-to-end (decode + preprocess + invoke)" if latency == "e2e_ms" else "model-only invoke"
     )
@@ -65,7 +82,9 @@ def plot_results(doc: dict, out: str | os.PathLike, latency: str = "e2e_ms") -> 
     ax.set_title("edge-detect: latency vs accuracy (marker area = file size)")
     ax.grid(True, alpha=0.3)
     if len(labels) > 1 or labels[0]:
-        ax.legend(title="machine", fontsize=8, markerscale=0.4)
+        legend = ax.legend(title="machine", fontsize=8)
+        for handle in legend.legend_handles:
+            handle.set_sizes([60])
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -129,6 +129,11 @@ def footer_lines(doc: dict) -> list[str]:
         t = m["throttled"]
         heat.append(f"throttled {t.get('raw')} {', '.join(t.get('flags') or []) or '(none)'}")
     heat.append(f"governor {m.get('governor')}")
+    if m.get("load_average"):
+        load = f"load average {m['load_average'][0]:.2f} at start"
+        if m.get("load_average_end"):
+            load += f", {m['load_average_end'][0]:.2f} at end"
+        heat.append(load + f" ({m.get('usable_cores')} usable cores)")
     out.append("Machine: " + "; ".join(heat) + ".")
     out += doc.get("notes") or []
     return out

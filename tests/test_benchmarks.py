@@ -143,6 +143,7 @@ def test_machine_record_on_a_fake_pi(tmp_path):
     (tmp_path / "proc/cpuinfo").write_text(PI4_CPUINFO)
     (tmp_path / "proc/device-tree/model").write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\0")
     (tmp_path / "proc/meminfo").write_text("MemTotal:        3884096 kB\n")
+    (tmp_path / "proc/loadavg").write_text("0.52 0.31 0.20 1/123 4567\n")
     zone = tmp_path / "sys/class/thermal/thermal_zone0"
     zone.mkdir(parents=True)
     (zone / "type").write_text("cpu-thermal\n")
@@ -160,6 +161,7 @@ def test_machine_record_on_a_fake_pi(tmp_path):
     assert m["max_mhz"] == 1800.0 and m["cur_mhz"] == 600.0
     assert m["temperature_c"] == pytest.approx(47.236)
     assert m["memory_mb"] == pytest.approx(3793.1, abs=0.1)
+    assert m["load_average"] == [0.52, 0.31, 0.20]
     assert "asimd" in m["cpu_flags"]
     assert m["backend"] == "ai_edge_litert 2.3.0"
 
@@ -304,6 +306,8 @@ def tiny_run(tiny_bundles, labelled_folder, tmp_path_factory):
         "1",
         "--threads",
         "1",
+        "--cold-start",
+        "1",
         "--out",
         str(out),
         "--machine-label",
@@ -339,6 +343,7 @@ def test_run_writes_json_and_csv(tiny_run):
         assert set(fp32[key]) >= {"p50", "p90", "p99", "mean"} and fp32[key]["runs"] == 3
     assert fp32["thread_sweep_p50_ms"].keys() == {"1"}
     assert fp32["peak_rss_mb"] > 10 and fp32["throughput_ips"] > 0
+    assert fp32["cold_start_s"] > 0 and "fresh" in fp32["extra"]["cold_start"]
     assert 0 <= fp32["accuracy"] <= 1 and fp32["auc"] is not None
     with open(out.with_suffix(".csv"), newline="") as f:
         lines = list(csv.DictReader(f))
@@ -432,3 +437,61 @@ def test_keras_baseline_rows(tmp_path, labelled_folder):
     assert rows[0].cold_start_s > 0 and rows[1].cold_start_s is None
     assert rows[1].e2e_ms["runs"] == 2 and rows[0].model_ms["p50"] > 0
     assert len(rows[1].p_fake) == len(images) and rows[1].image_errors == 1
+
+
+# --- the emulation script's comparison ----------------------------------------------------------
+
+
+def test_emulation_compare_rules():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "check_outputs", REPO / "scripts" / "arm_emulation" / "check_outputs.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def record(machine, int8_raw, fp32_p, dyn_p):
+        def model(name, variant, dtype, raw, probs):
+            return {
+                "name": name,
+                "sha256": name,
+                "variant": variant,
+                "output_dtype": dtype,
+                "raw_outputs": raw,
+                "probabilities": probs,
+            }
+
+        return {
+            "machine": machine,
+            "images": ["a.jpg", "b.jpg"],
+            "models": [
+                model("i8", "int8", "int8", int8_raw, [[0.75, 0.25], [0.25, 0.75]]),
+                model("f32", "fp32", "float32", [], fp32_p),
+                model("dyn", "dynamic", "float32", [], dyn_p),
+            ],
+        }
+
+    x86 = record(
+        "x86_64", [[64, -64], [-64, 64]], [[0.6, 0.4], [0.2, 0.8]], [[0.6, 0.4], [0.2, 0.8]]
+    )
+    same = record(
+        "aarch64",
+        [[64, -64], [-64, 64]],
+        [[0.6 + 1e-7, 0.4], [0.2, 0.8]],
+        [[0.62, 0.38], [0.2, 0.8]],
+    )
+    ok, lines = mod.compare(x86, same, float_tol=1e-3, dynamic_tol=5e-2)
+    assert ok, lines
+    assert any("raw outputs identical" in ln for ln in lines)
+    assert any("not measured" in ln for ln in lines)  # never a latency from emulation
+    one_off = record(
+        "aarch64", [[64, -64], [-63, 63]], [[0.6, 0.4], [0.2, 0.8]], [[0.6, 0.4], [0.2, 0.8]]
+    )
+    ok, lines = mod.compare(x86, one_off, 1e-3, 5e-2)
+    assert not ok and any(ln.startswith("FAIL i8") for ln in lines)
+    drift = record(
+        "aarch64", [[64, -64], [-64, 64]], [[0.61, 0.39], [0.2, 0.8]], [[0.6, 0.4], [0.2, 0.8]]
+    )
+    ok, lines = mod.compare(x86, drift, 1e-3, 5e-2)
+    assert not ok and any(ln.startswith("FAIL f32") for ln in lines)

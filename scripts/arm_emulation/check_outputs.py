@@ -77,8 +77,10 @@ def record(models: list[str], images_dir: Path, n: int) -> dict:
     return result
 
 
-def compare(a: dict, b: dict, float_tol: float) -> tuple[bool, list[str]]:
-    """int8-output models must match exactly; float-output ones within float_tol."""
+def compare(a: dict, b: dict, float_tol: float, dynamic_tol: float) -> tuple[bool, list[str]]:
+    """int8-output models must match exactly; float ones within float_tol; dynamic-range ones
+    (int8 weights, activations quantized at run time by each platform's own hybrid kernels, so
+    not bit-reproducible across CPUs) within dynamic_tol."""
     import numpy as np
 
     lines = [
@@ -109,11 +111,14 @@ def compare(a: dict, b: dict, float_tol: float) -> tuple[bool, list[str]]:
             )
             ok &= identical
         else:
-            within = max_diff <= float_tol
+            tol = dynamic_tol if ma.get("variant") == "dynamic" else float_tol
+            kind = "dynamic range, " if ma.get("variant") == "dynamic" else ""
+            within = max_diff <= tol
+            mean_diff = float(np.mean(np.abs(pa - pb))) if pa.size else 0.0
             lines.append(
-                f"{'ok  ' if within else 'FAIL'} {ma['name']} ({ma['output_dtype']} output): "
-                f"max |diff| {max_diff:.2e} (tolerance {float_tol:.0e}) on {len(pa)} images; "
-                f"same label {same_label:.0f}%"
+                f"{'ok  ' if within else 'FAIL'} {ma['name']} ({kind}{ma['output_dtype']} output): "
+                f"max |diff| {max_diff:.2e}, mean {mean_diff:.1e} (tolerance {tol:.0e}) on "
+                f"{len(pa)} images; same label {same_label:.0f}%"
             )
             ok &= within
     lines.append("timings: not measured (emulated time is not ARM latency)")
@@ -132,13 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     cmp_.add_argument("first", type=Path)
     cmp_.add_argument("second", type=Path)
     cmp_.add_argument("--float-tol", type=float, default=1e-3)
+    cmp_.add_argument("--dynamic-tol", type=float, default=5e-2)
     args = ap.parse_args(argv)
     if args.cmd == "run":
         data = record(args.models, args.images, args.n)
         args.out.write_text(json.dumps(data) + "\n")
         return 0
     ok, lines = compare(
-        json.loads(args.first.read_text()), json.loads(args.second.read_text()), args.float_tol
+        json.loads(args.first.read_text()),
+        json.loads(args.second.read_text()),
+        args.float_tol,
+        args.dynamic_tol,
     )
     print("\n".join(lines))
     print("RESULT:", "PASS" if ok else "FAIL")
