@@ -545,16 +545,18 @@ def _maybe_qat(
     _log_check(check)
     rep["qat_accuracy"] = check.accuracy
     rep["qat_passed"] = check.passed
+    ptq_text = "conversion failed" if ptq_acc is None else f"{ptq_acc:.4f}"
     better = check.passed and (not ptq.passed or check.accuracy > ptq.check.accuracy)
     if better:
         rep["kept"] = "qat"
         staged_ok["int8"] = (staged, qat_outcome)
         rep["reason"] = (
-            f"QAT int8 accuracy {check.accuracy:.4f} beats PTQ int8 ({ptq_acc:.4f}{'' if ptq.passed else ', failed'})"
+            f"QAT int8 kept: it passed verification (accuracy {check.accuracy:.4f}) and PTQ int8 "
+            + (f"did not ({ptq_text})" if not ptq.passed else f"is less accurate ({ptq_text})")
         )
     else:
         rep["reason"] = (
-            f"PTQ int8 kept: QAT int8 accuracy {check.accuracy:.4f}{'' if check.passed else ' (failed verification)'} is not better than {ptq_acc:.4f}"
+            f"PTQ int8 kept: QAT int8 accuracy {check.accuracy:.4f}{'' if check.passed else ' (failed verification)'} is not better than PTQ int8 ({ptq_text})"
         )
     log(f"convert: {rep['reason']}")
     return rep
