@@ -68,8 +68,9 @@ def plot_results(doc: dict, out: str | os.PathLike, latency: str = "e2e_ms") -> 
     if max(xs) / min(xs) > 4:
         ax.set_xscale("log")
         plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.margins(x=0.25)
     ys = [r["accuracy"] * 100 for _, r in points]
     pad = max(1.0, (max(ys) - min(ys)) * 0.3)

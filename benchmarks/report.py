@@ -120,6 +120,11 @@ def footer_lines(doc: dict) -> list[str]:
     m = doc["machine"]
     out = []
     out.append("Compute peak: " + describe_peak(m, max(doc["options"]["threads"])) + ".")
+    if any((r.get("floor_pct") or 0) > 100 for r in doc["rows"]):
+        out.append(
+            "A share above 100% means the assumed peak is too low for this CPU: most often a "
+            "turbo clock above the MHz that /proc/cpuinfo or cpufreq reports."
+        )
     heat = []
     if m.get("temperature_c") is not None:
         heat.append(f"temperature {m['temperature_c']:.1f} °C at start")
