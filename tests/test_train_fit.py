@@ -280,3 +280,35 @@ def test_cli_fit_errors_are_one_line(tmp_path):
     assert res.output.strip() == f"error: {root}: missing split folder(s) test/"
     res = CliRunner().invoke(app, ["fit", "--augment", "sharpen"])
     assert res.exit_code == 2 and "unknown sharpen" in res.output
+
+
+def test_multiworker_strategy_with_two_local_workers(tmp_path):
+    """Two processes on localhost (TF_CONFIG), the launch train/README.md documents."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "train", "fit", "--data", str(FACES), "--out", str(out),
+            "--weights", "none", "--alpha", "0.25", "--image-size", "32", "--limit-per-class", "4",
+            "--epochs", "1", "--batch-size", "4", "--strategy", "multiworker"]
+    repo = Path(__file__).resolve().parent.parent
+    procs = []
+    for index in (1, 0):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(args, cwd=repo, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[1][-2000:] + outputs[0][-2000:]
+    assert "non-chief worker" in outputs[0]
+    config = json.loads((out / "config.json").read_text())
+    assert config["resolved"]["strategy"]["name"] == "multiworker"
+    assert (out / "model.keras").is_file() and (out / "test_metrics.json").is_file()

@@ -149,7 +149,7 @@ def evaluate_sets(
     if not 0.0 <= t <= 1.0:
         raise ConfigError(f"--threshold: {t} not in [0, 1]")
     rows = []
-    names = _unique_names(sets)
+    names = _unique_names(sets, [f.name for f in listed])
     for name, path, files in zip(names, sets, listed):
         files = limit_per_class(files, limit, seed)
         log(f"evaluating {name}: {len(files.samples)} images")
@@ -158,13 +158,13 @@ def evaluate_sets(
     return rows, t
 
 
-def _unique_names(sets: Sequence[str]) -> list[str]:
-    """Folder names, made longer (parent/name) where two sets would share one."""
-    names = [Path(s).name or str(s) for s in sets]
+def _unique_names(sets: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Set names (folder, or layout/test), made longer where two sets would share one."""
+    out = list(names)
     for i, s in enumerate(sets):
-        if names.count(names[i]) > 1:
-            names[i] = "/".join(Path(s).parts[-2:])
-    return names
+        if out.count(names[i]) > 1:
+            out[i] = "/".join(Path(s).resolve().parts[-2:]) + names[i][len(Path(s).name):]
+    return out
 
 
 def report(model: str, rows: list[EvalRow], threshold: float) -> dict[str, Any]:

@@ -176,6 +176,40 @@ def _predictions_csv(rows: list[tuple[str, str, int, float]]) -> str:
     return buf.getvalue()
 
 
+def _work_around_keras_20585(model, train_ds) -> None:
+    """Keras 3 fit() under MultiWorkerMirroredStrategy with several workers fails twice.
+
+    (keras-team/keras#20585, open in Keras 3.15.) 1) Its symbolic build all-reduces the first
+    distributed batch, which the collective strategy rejects; the build only needs shapes, so
+    it gets one local batch. 2) It reduces every per-step log over axis 0, which fails on the
+    scalar loss and metrics; those are averaged over replicas instead.
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    sample = next(iter(train_ds))
+    build = model._maybe_symbolic_build
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: build(data_batch=sample)
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "edge_detect_patch", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            import tensorflow as tf
+
+            def mean(v):
+                local = v.values[0] if isinstance(v, tf.distribute.DistributedValues) else v
+                if len(getattr(local, "shape", ())) == 0:  # scalar log: mean over replicas
+                    return strategy.reduce("MEAN", v, axis=None)
+                return original(v, strategy, reduction)
+
+            return tf.nest.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.edge_detect_patch = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
 def run_fit(cfg: TrainConfig) -> FitResult:
     """Train one model from a recipe and write its run folder."""
     t_start = time.perf_counter()
@@ -324,6 +358,8 @@ def run_fit(cfg: TrainConfig) -> FitResult:
 
         with strategy.scope():
             compile_model(trained, cfg, built)
+        if cfg.strategy == "multiworker":
+            _work_around_keras_20585(trained, train_ds)
         t0 = time.perf_counter()
         trained.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, shuffle=False,
                     callbacks=[epoch_log, best])
@@ -431,7 +467,9 @@ def run_fit(cfg: TrainConfig) -> FitResult:
     log(
         f"test accuracy {test_m.accuracy:.4f}, AUC "
         + (f"{test_m.roc_auc:.4f}" if test_m.roc_auc is not None else "n/a")
-        + f" (threshold {threshold:.3f}); run folder {out} ({timing['total_seconds']:.0f}s)"
+        + f" (threshold {threshold:.3f}); "
+        + (f"run folder {out}" if chief else "non-chief worker: the chief writes the run folder")
+        + f" ({timing['total_seconds']:.0f}s)"
     )
     return FitResult(run_dir=out, history=history, test=metrics, threshold=threshold,
                      used_cache=split is not None, timing=timing)
