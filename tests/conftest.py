@@ -43,20 +43,6 @@ def tiny_bundles(tmp_path_factory) -> dict[str, Path]:
     """The four variants of a tiny real Keras classifier, as bundles edge_runtime loads."""
     if not have_tensorflow():
         pytest.skip("needs TensorFlow to build the tiny test models (pip install '.[train]')")
-    from convert.tflite_export import keras_to_tflite
-    from edge_runtime.bundle import save_bundle
-    from edge_runtime.types import VARIANTS, BundleInfo, PreprocessSpec
-    from tests.tiny_models import build_tiny_classifier, random_representative
+    from tests.tiny_models import write_tiny_bundles
 
-    out = tmp_path_factory.mktemp("tiny_bundles")
-    model = build_tiny_classifier(size=32)
-    paths = {}
-    for variant in VARIANTS:
-        content = keras_to_tflite(model, variant, random_representative(32))
-        info = BundleInfo(
-            variant=variant,
-            preprocess=PreprocessSpec(height=32, width=32),
-            training_run="tests/tiny_models.py",
-        )
-        paths[variant] = save_bundle(content, info, out / f"tiny_{variant}.tflite").path
-    return paths
+    return write_tiny_bundles(tmp_path_factory.mktemp("tiny_bundles"))

@@ -27,3 +27,25 @@ def random_representative(size: int, n: int = 16, seed: int = 0):
             yield [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
 
     return gen
+
+
+def write_tiny_bundles(out_dir, size: int = 32) -> dict:
+    """The four variants of a tiny classifier as edge_runtime bundles in out_dir."""
+    from pathlib import Path
+
+    from convert.tflite_export import keras_to_tflite
+    from edge_runtime.bundle import save_bundle
+    from edge_runtime.types import VARIANTS, BundleInfo, PreprocessSpec
+
+    out_dir = Path(out_dir)
+    model = build_tiny_classifier(size=size)
+    paths = {}
+    for variant in VARIANTS:
+        content = keras_to_tflite(model, variant, random_representative(size))
+        info = BundleInfo(
+            variant=variant,
+            preprocess=PreprocessSpec(height=size, width=size),
+            training_run="tests/tiny_models.py",
+        )
+        paths[variant] = save_bundle(content, info, out_dir / f"tiny_{variant}.tflite").path
+    return paths

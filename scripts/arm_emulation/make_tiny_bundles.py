@@ -14,21 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def main() -> int:
-    from convert.tflite_export import keras_to_tflite
-    from edge_runtime.bundle import save_bundle
-    from edge_runtime.types import VARIANTS, BundleInfo, PreprocessSpec
-    from tests.tiny_models import build_tiny_classifier, random_representative
+    from tests.tiny_models import write_tiny_bundles
 
-    out = Path(sys.argv[1])
-    model = build_tiny_classifier(size=32)
-    for variant in VARIANTS:
-        content = keras_to_tflite(model, variant, random_representative(32))
-        info = BundleInfo(
-            variant=variant,
-            preprocess=PreprocessSpec(height=32, width=32),
-            training_run="tests/tiny_models.py",
-        )
-        print(save_bundle(content, info, out / f"tiny_{variant}.tflite").path)
+    for path in write_tiny_bundles(Path(sys.argv[1])).values():
+        print(path)
     return 0
 
 
