@@ -49,6 +49,10 @@ def search_dirs() -> list[Path]:
     if env:
         dirs.append(Path(env))
     dirs += [PACKAGE_MODELS, CHECKOUT_MODELS]
+    # A non-editable install run from the checkout root still finds the checkout's models/.
+    cwd_models = Path.cwd() / "models"
+    if cwd_models.resolve() != CHECKOUT_MODELS:
+        dirs.append(cwd_models)
     return dirs
 
 
