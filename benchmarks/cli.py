@@ -7,7 +7,6 @@ optional Keras baseline.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from edge_runtime.types import usable_cores
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -34,11 +35,6 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def parse_threads(text: str, cores: int | None = None) -> list[int]:

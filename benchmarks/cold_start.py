@@ -49,9 +49,9 @@ print(json.dumps({"imports_s": t1 - t0, "model_load_s": t2 - t1, "first_image_s"
 
 def default_threads() -> int:
     """What edge-detect uses by default: the cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    from edge_runtime.types import usable_cores
+
+    return usable_cores()
 
 
 def machine_line() -> str:

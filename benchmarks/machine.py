@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.types import usable_cores
+
 # ARM "CPU part" (implementer 0x41) -> core name, for the cores a Pi-class board has.
 ARM_PARTS = {
     "0xd03": "Cortex-A53",
@@ -196,10 +198,7 @@ def machine_record(
     cpu = parse_cpuinfo(_read(root, "proc/cpuinfo") or "")
     board = _read(root, "proc/device-tree/model") or None
     freq = _cpufreq(root)
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        usable = os.cpu_count() or 1
+    usable = usable_cores()
     record: dict[str, Any] = {
         "label": label or board or cpu["cpu_model"] or platform.node() or "unknown",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

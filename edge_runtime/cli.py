@@ -12,7 +12,6 @@ package's __init__ still brings numpy and Pillow). Cold start: benchmarks/cold_s
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Annotated, Any
@@ -56,10 +55,9 @@ def _fail_usage(message: str) -> typer.Exit:
 
 
 def _default_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores this process may use (taskset, cgroups)
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    from .types import usable_cores
+
+    return usable_cores()
 
 
 def _show_version(value: bool) -> None:

@@ -134,4 +134,4 @@ class Detector:
                 yield DetectionError(path=describe(source), error=str(e))
 
 
-__all__ = ["Detector", "ImageError", "quantize", "dequantize"]
+__all__ = ["Detector", "ImageError", "dequantize", "quantize"]

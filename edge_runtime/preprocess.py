@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .types import ImageError, PreprocessSpec
 
-ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | Image.Image | np.ndarray
 
 # Refuse images above this many pixels before decoding them (a decompression bomb is a tiny
 # file that declares a huge canvas). 64 MP covers any phone photo.
@@ -140,7 +139,7 @@ def load_image(source: ImageSource, min_size: tuple[int, int] | None = None) -> 
         raise ImageError(f"{name}: unsupported input type {type(source).__name__}")
     try:
         img = ImageOps.exif_transpose(img)  # photos taken sideways are turned upright first
-    except Exception:  # noqa: BLE001 - a broken EXIF block only loses the rotation
+    except Exception:  # noqa: BLE001, S110 - a broken EXIF block only loses the rotation
         pass
     img = _to_rgb(img, name)
     w, h = img.size

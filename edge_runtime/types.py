@@ -14,6 +14,14 @@ REAL_INDEX = 1
 VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (taskset, cgroups), the default thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS has no sched_getaffinity
+        return os.cpu_count() or 1
+
+
 class EdgeDetectError(Exception):
     """Base class for errors the CLI reports as one line, never a traceback."""
 
@@ -92,7 +100,7 @@ class DetectorOptions:
     """How to run a detector (style of tensorflow/examples' ImageClassifierOptions)."""
 
     model: str = "int8"  # a bundled variant name or a path to a .tflite / bundle
-    num_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    num_threads: int = field(default_factory=usable_cores)
     threshold: float | None = None  # None: the bundle's own threshold
     backend: str | None = None  # None: best available (ai_edge_litert, tflite_runtime, tensorflow)
 
