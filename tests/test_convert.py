@@ -287,8 +287,9 @@ def test_bad_inputs_are_one_line_errors_before_any_output(run_dir, data, tmp_pat
         ({"source": str(_write(tmp_path / "model.txt", b"hello"))}, "not a Keras model file"),
         ({"source": str(tmp_path / "missing.keras")}, "no such run folder or model file"),
         ({"source": str(tmp_path)}, "run folder without model.keras"),
-        ({"source": str(wrong)}, "output shape [None, 3] is not [batch, 2]"),
-        ({"source": str(grey)}, "is not [batch, H, W, 3]"),
+        # calibration_dir given so the model check is reached without ../shared/data
+        ({"source": str(wrong), "calibration_dir": data}, "output shape [None, 3] is not [batch, 2]"),
+        ({"source": str(grey), "calibration_dir": data}, "is not [batch, H, W, 3]"),
         ({"source": good, "calibration_dir": one_class}, "one class only"),
         ({"source": good, "calibration_dir": few}, "only 6 calibration images"),
         ({"source": good, "calibration_dir": tmp_path / "nowhere"}, "does not exist"),
