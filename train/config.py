@@ -10,6 +10,8 @@ from edge_runtime.types import PreprocessSpec
 
 from .errors import ConfigError
 
+_SPEC = PreprocessSpec()  # preprocessing defaults come from the runtime's one definition
+
 ARCHS = ("mobilenet", "densenet121")
 WEIGHTS = ("imagenet", "none")
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -62,17 +64,17 @@ class TrainConfig:
     arch: str = "mobilenet"
     alpha: float = 1.0  # MobileNet width multiplier
     weights: str = "imagenet"
-    image_size: int = 224
+    image_size: int = _SPEC.height
     trainable_layers: int = 10  # last N base layers trainable; 0 = head only; -1 = all
     dense_units: int = 1024
     dropout: float = 0.0  # before the final Dense; 0 = no Dropout layer (the report's model)
     freeze_batchnorm: bool = False  # True: every BatchNorm in inference mode, not trained
     # Preprocessing (edge_runtime.types.PreprocessSpec)
-    resize: str = "bilinear"
-    crop: str = "none"
-    crop_fraction: float = 1.0
-    mean: float = 127.5
-    std: float = 127.5
+    resize: str = _SPEC.resize
+    crop: str = _SPEC.crop
+    crop_fraction: float = _SPEC.crop_fraction
+    mean: float = _SPEC.mean
+    std: float = _SPEC.std
     # Optimisation
     learning_rate: float = 1e-5
     base_learning_rate_multiplier: float | None = None  # LR of trainable base layers = lr * this

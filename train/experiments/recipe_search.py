@@ -22,8 +22,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_runtime.preprocess import load_resized
+from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import PreprocessSpec
+from train.metrics import roc_auc  # numpy-only, no TensorFlow
 
 D = Path(sys.argv[2] if len(sys.argv) > 2 else "../shared/data/faces140k_sample")
 WEIGHTS = sys.argv[3] if len(sys.argv) > 3 else "../shared/weights/mobilenet_1_0_224_tf_no_top.h5"
@@ -46,13 +47,6 @@ for name, spec in (("native", native), ("squash", squash)):
     data[name] = (load("train", spec), load("valid", spec))
 print("loaded", time.time() - t, flush=True)
 
-
-def auc(y, s):
-    order = np.argsort(s)
-    r = np.empty(len(s))
-    r[order] = np.arange(1, len(s) + 1)
-    pos = y == 1
-    return (r[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
 
 
 def build(size, dropout, trainable):
@@ -86,7 +80,7 @@ def run(cfg):
         return X[:, o : o + size, o : o + size]
 
     def norm(X):
-        return (X.astype(np.float32) - 127.5) / 127.5
+        return normalize(X, PreprocessSpec())
 
     Xva_in = norm(center(Xva))
     m = build(size, cfg.get("dropout", 0), cfg.get("trainable", "all"))
@@ -124,7 +118,7 @@ def run(cfg):
         p = m.predict(Xva_in, batch_size=128, verbose=0)
         vl = float(keras.losses.CategoricalCrossentropy()(keras.utils.to_categorical(yva, 2), p))
         va = float(((p[:, 1] >= 0.5) == yva).mean())
-        a = auc(yva, p[:, 1])
+        a = roc_auc(yva, p[:, 1])
         hist.append((round(vl, 3), round(va, 3), round(a, 3)))
         if vl < best[0]:
             best = (vl, (va, a, ep))
