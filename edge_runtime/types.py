@@ -13,6 +13,26 @@ REAL_INDEX = 1
 
 VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
 
+# The decision rule, used by the Detector, convert's verification, train's metrics and the
+# benchmarks: an image is fake when P(fake) >= threshold (a tie is fake). 0.5 = argmax of the
+# two probabilities; a bundle or a training run may carry its own threshold.
+DEFAULT_THRESHOLD = 0.5
+
+
+def is_fake(p_fake, threshold: float = DEFAULT_THRESHOLD):
+    """The rule, for one probability (-> bool) or a numpy array of them (-> bool array)."""
+    return p_fake >= threshold
+
+
+def label_for(p_fake: float, threshold: float = DEFAULT_THRESHOLD) -> str:
+    """The label, "fake" or "real", of one P(fake)."""
+    return LABELS[FAKE_INDEX] if is_fake(p_fake, threshold) else LABELS[REAL_INDEX]
+
+
+def threshold_or_default(threshold: float | None) -> float:
+    """An explicit threshold (0.0 included) as given; None (not known) -> DEFAULT_THRESHOLD."""
+    return DEFAULT_THRESHOLD if threshold is None else float(threshold)
+
 
 def usable_cores() -> int:
     """The cores this process may run on (taskset, cgroups), the default thread count."""
@@ -62,6 +82,23 @@ class PreprocessSpec:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         return cls(**known)
 
+    def fit_input(
+        self, height: int, width: int, *, recorded: bool, name: str, where: str
+    ) -> PreprocessSpec:
+        """This spec for a model whose input is height x width: the one reconciliation rule.
+
+        A spec that was recorded with the model (bundle sidecar, run config) and disagrees with
+        the model's input is an error; an assumed (default) spec takes the model's size.
+        """
+        if (self.height, self.width) == (height, width):
+            return self
+        if recorded:
+            raise ModelError(
+                f"{name}: model input {height}x{width} does not match its "
+                f"{where} ({self.height}x{self.width})"
+            )
+        return PreprocessSpec.from_dict({**self.to_dict(), "height": height, "width": width})
+
 
 @dataclass(frozen=True)
 class BundleInfo:
@@ -70,7 +107,7 @@ class BundleInfo:
     variant: str = "fp32"
     labels: tuple[str, ...] = LABELS
     preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
-    threshold: float = 0.5  # fake when fake_probability >= threshold
+    threshold: float = DEFAULT_THRESHOLD  # fake when fake_probability >= threshold
     sha256: str = ""
     training_run: str = ""  # which training run (config hash / folder name) produced it
     description: str = ""
@@ -87,7 +124,7 @@ class BundleInfo:
             variant=str(d.get("variant", "fp32")),
             labels=tuple(d.get("labels", LABELS)),
             preprocess=PreprocessSpec.from_dict(d.get("preprocess", {})),
-            threshold=float(d.get("threshold", 0.5)),
+            threshold=float(d.get("threshold", DEFAULT_THRESHOLD)),
             sha256=str(d.get("sha256", "")),
             training_run=str(d.get("training_run", "")),
             description=str(d.get("description", "")),
