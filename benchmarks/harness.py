@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.types import LABELS, REAL_INDEX
+from edge_runtime.evaluation import binary_metrics
+from edge_runtime.types import LABELS, REAL_INDEX, is_fake, threshold_or_default
 
 from .peaks import compute_floor
 from .worker import WorkerJob
@@ -200,8 +201,6 @@ def measure_cold_start(row: Row, options: BenchmarkOptions) -> None:
 
 def score_rows(rows: list[Row], images: list[tuple[str, str]]) -> None:
     """Accuracy, precision, recall, F1 and ROC AUC of each ok row over the labelled images."""
-    from train.metrics import binary_metrics
-
     y_all = np.array([LABELS.index(label) for _, label in images], dtype=np.int64)
     for row in rows:
         if not row.ok or not row.p_fake or len(row.p_fake) != len(images):
@@ -210,7 +209,7 @@ def score_rows(rows: list[Row], images: list[tuple[str, str]]) -> None:
         if not keep.any():
             continue
         p = np.array([p for p in row.p_fake if p is not None], dtype=np.float64)
-        m = binary_metrics(y_all[keep], p, float(row.extra.get("threshold") or 0.5))
+        m = binary_metrics(y_all[keep], p, threshold_or_default(row.extra.get("threshold")))
         row.images = int(keep.sum())
         row.accuracy, row.precision, row.recall = m.accuracy, m.precision, m.recall
         row.f1, row.auc = m.f1, m.roc_auc
@@ -232,8 +231,8 @@ def compare_to_reference(rows: list[Row]) -> None:
         return
     ref_labels = None
     if ref.p_fake:
-        thr = float(ref.extra.get("threshold") or 0.5)
-        ref_labels = [None if p is None else p >= thr for p in ref.p_fake]
+        thr = threshold_or_default(ref.extra.get("threshold"))
+        ref_labels = [None if p is None else is_fake(p, thr) for p in ref.p_fake]
     for row in rows:
         if not row.ok:
             continue
@@ -242,9 +241,9 @@ def compare_to_reference(rows: list[Row]) -> None:
         if row.accuracy is not None and ref.accuracy is not None:
             row.delta_accuracy_pp = (row.accuracy - ref.accuracy) * 100.0
         if ref_labels and row.p_fake and len(row.p_fake) == len(ref_labels):
-            thr = float(row.extra.get("threshold") or 0.5)
+            thr = threshold_or_default(row.extra.get("threshold"))
             pairs = [
-                (a, p >= thr)
+                (a, is_fake(p, thr))
                 for a, p in zip(ref_labels, row.p_fake)
                 if a is not None and p is not None
             ]

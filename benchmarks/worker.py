@@ -51,7 +51,7 @@ def _progress(msg: str) -> None:
 def run_job(job: WorkerJob) -> dict[str, Any]:
     """Everything measured about one model; raises EdgeDetectError for an unusable model."""
     from edge_runtime.bundle import load_bundle
-    from edge_runtime.detector import Detector, quantize
+    from edge_runtime.detector import Detector
     from edge_runtime.preprocess import load_resized, normalize
     from edge_runtime.types import DetectorOptions, EdgeDetectError
 
@@ -64,7 +64,7 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
         "status": "ok",
         "path": name,
         "variant": bundle.info.variant,
-        "has_bundle_metadata": not bundle.info.description.startswith("plain .tflite"),
+        "has_bundle_metadata": bundle.has_metadata,
         "size_bytes": bundle.size_bytes,
         "sha256": bundle.info.sha256,
         "macs": macs.total,
@@ -83,8 +83,8 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
     for threads in sorted(set(job.threads)):
         det = detector(threads)
         x = normalize(load_resized(job.latency_image, det.spec), det.spec)
-        det.interpreter.set_tensor(det._in["index"], quantize(x.reshape(det._in["shape"]), det._in))
-        samples = time_calls(det.interpreter.invoke, job.runs, job.warmup)
+        det.set_input(x)
+        samples = time_calls(det.invoke_only, job.runs, job.warmup)
         stats = summarize(samples)
         sweep[str(threads)] = stats["p50"]
         _progress(f"{bundle.path.name}: invoke p50 {stats['p50']:.2f} ms at {threads} thread(s)")

@@ -28,6 +28,9 @@ class ModelBundle:
     path: Path
     content: bytes
     info: BundleInfo
+    # False for a plain .tflite without a sidecar: `info` then holds assumed defaults, and the
+    # model's own input size wins over info.preprocess (PreprocessSpec.fit_input).
+    has_metadata: bool = True
 
     @property
     def name(self) -> str:
@@ -119,7 +122,9 @@ def load_bundle(model: str | os.PathLike) -> ModelBundle:
             )
     else:
         info = BundleInfo(description="plain .tflite without bundle metadata (defaults assumed)")
-    return ModelBundle(path=path, content=content, info=replace(info, sha256=digest))
+    return ModelBundle(
+        path=path, content=content, info=replace(info, sha256=digest), has_metadata=side.is_file()
+    )
 
 
 def save_bundle(content: bytes, info: BundleInfo, tflite_path: str | os.PathLike) -> ModelBundle:

@@ -1,10 +1,25 @@
-"""Detector: a model bundle + an interpreter + the shared preprocessing."""
+"""Detector: a model bundle + an interpreter + the shared preprocessing.
+
+Per image the work is two steps:
+
+- `Detector.prepare(source) -> PreparedImage`: read, decode, turn upright, crop and resize to
+  the network input as uint8 pixels. No interpreter; safe to run on any number of threads.
+- `Detector.classify(prepared) -> [P(fake), ...]`: uint8 pixels -> the input tensor (one table
+  lookup for integer inputs) -> invoke -> probabilities. The interpreter is used under a lock,
+  so one Detector may be shared by threads (a web handler, a worker pool).
+
+`detect()` runs both in turn; `detect_many()` runs `prepare` for the next images on a small
+pool of decode threads while the interpreter classifies the current one.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,17 +33,36 @@ from .types import (
     EdgeDetectError,
     ImageError,
     ModelError,
+    PreprocessSpec,
+    label_for,
+    usable_cores,
 )
+
+# How many images detect_many keeps decoded ahead of the interpreter, per decode worker: enough
+# to hide a slow file, small enough that memory does not grow with the folder.
+PREFETCH_PER_WORKER = 2
 
 
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """float -> the tensor's integer type, from its scale and zero point."""
-    dtype = detail["dtype"]
+    """float -> the tensor's integer type, rounded as TFLite's own QUANTIZE op rounds.
+
+    TFLite's optimized QUANTIZE kernel and XNNPACK's float -> int8/uint8 conversion (what a
+    model with a float input runs as its first op) compute round-half-to-even of
+    x * float32(1 / scale), then add the zero point and saturate; tests/test_input_quantization.py
+    checks this against the interpreter on every uint8 level. (TFLite's reference kernel
+    rounds x / scale half away from zero instead, which differs on exact ties.)
+    A tensor without quantization parameters (scale 0) takes the values as they are.
+    """
+    dtype = np.dtype(detail["dtype"])
     if not np.issubdtype(dtype, np.integer):
         return x.astype(dtype)
     scale, zero = detail["quantization"]
+    x = np.asarray(x, dtype=np.float32)
+    if scale:
+        q = np.rint(x * (np.float32(1.0) / np.float32(scale))) + np.float32(zero)
+    else:
+        q = np.rint(x)
     info = np.iinfo(dtype)
-    q = np.round(x / scale + zero)
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
@@ -36,11 +70,49 @@ def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
     if not np.issubdtype(detail["dtype"], np.integer):
         return q.astype(np.float32)
     scale, zero = detail["quantization"]
+    if not scale:
+        return q.astype(np.float32)
     return (q.astype(np.float32) - zero) * np.float32(scale)
 
 
+def input_table(spec: PreprocessSpec, detail: dict) -> np.ndarray | None:
+    """The 256-entry table uint8 pixel -> input tensor code, for integer (int8/uint8) inputs.
+
+    Built once from the bundle's normalisation and the input tensor's scale / zero point:
+    entry p is quantize(normalize(p)), the code TFLite's QUANTIZE op gives the normalised pixel.
+    A whole image then costs one table lookup instead of float arithmetic. None for float
+    inputs (they take normalize() directly).
+    """
+    if not np.issubdtype(np.dtype(detail["dtype"]), np.integer):
+        return None
+    levels = normalize(np.arange(256, dtype=np.uint8), spec)
+    return quantize(levels, detail)
+
+
+@dataclass
+class PreparedImage:
+    """What `Detector.prepare` hands to `Detector.classify`: one decoded input, no interpreter.
+
+    Contract (the face stage plugs in here):
+    - `crops` holds uint8 HxWx3 arrays already at the network's input size (spec height x
+      width), one per region to classify. Without a face stage it is exactly one crop: the
+      bundle's centre crop (or squash) of the whole image. A face stage puts one crop per face
+      found (possibly none) and the matching box per crop in `boxes`.
+    - `boxes[i]` is crop i's (left, top, right, bottom) in the decoded, upright image's pixels,
+      or None when the crop is the whole-image preprocessing.
+    - Everything here is plain data (numpy arrays, tuples): building it touches no interpreter
+      and no shared state, so any thread may call prepare() at once; the uint8 -> input-tensor
+      conversion and invoke happen in classify().
+    """
+
+    path: str
+    crops: list[np.ndarray]
+    boxes: list[tuple[int, int, int, int] | None] = field(default_factory=list)
+    prepare_ms: float = 0.0
+
+
 class Detector:
-    """Classifies face images as fake or real.
+    """Classifies face images as fake or real. One Detector may be shared between threads.
 
     >>> det = Detector(DetectorOptions(model="int8", num_threads=4))
     >>> det.detect("face.jpg").label
@@ -54,6 +126,10 @@ class Detector:
         self.interpreter = make_interpreter(
             self.bundle.content, self.options.num_threads, self.backend, name
         )
+        # LiteRT's interpreter is not thread-safe: two threads in set_tensor/invoke/get_tensor
+        # at once raise "There is at least 1 reference to internal data" or return another
+        # image's output. Every use of self.interpreter goes through this lock.
+        self._lock = threading.Lock()
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -64,17 +140,9 @@ class Detector:
         shape = tuple(int(s) for s in self._in["shape"])
         if len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
             raise ModelError(f"{name}: model input shape {list(shape)} does not fit; expected [1, H, W, 3]")
-        spec = self.bundle.info.preprocess
-        if (spec.height, spec.width) != shape[1:3]:
-            if self.bundle.info.description.startswith("plain .tflite"):
-                # No sidecar: take the input size from the model itself.
-                spec = replace(spec, height=shape[1], width=shape[2])
-            else:
-                raise ModelError(
-                    f"{name}: model input {shape[1]}x{shape[2]} does not match its bundle "
-                    f"metadata ({spec.height}x{spec.width})"
-                )
-        self.spec = spec
+        self.spec = self.bundle.info.preprocess.fit_input(
+            shape[1], shape[2], recorded=self.bundle.has_metadata, name=name, where="bundle metadata"
+        )
         n_out = int(np.prod(self._out["shape"]))
         labels = self.bundle.info.labels
         if n_out != len(labels) and n_out != 1:
@@ -89,6 +157,8 @@ class Detector:
         )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
+        self._table = input_table(self.spec, self._in)
+        self.workers = decode_workers(self.options.workers, self.options.num_threads)
 
     @property
     def model_name(self) -> str:
@@ -98,40 +168,158 @@ class Detector:
     def input_dtype(self) -> np.dtype:
         return np.dtype(self._in["dtype"])
 
-    def invoke(self, x: np.ndarray) -> np.ndarray:
-        """One normalised float32 HxWx3 (or 1xHxWx3) input -> class probabilities (labels order)."""
-        x = x.reshape(self._in["shape"])
-        self.interpreter.set_tensor(self._in["index"], quantize(x, self._in))
-        self.interpreter.invoke()
-        y = dequantize(self.interpreter.get_tensor(self._out["index"]), self._out).reshape(-1)
+    # --- the interpreter step -------------------------------------------------------------
+
+    def input_tensor(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 HxWx3 pixels at the input size -> the input tensor (1xHxWx3, model dtype)."""
+        if self._table is not None:
+            x = np.take(self._table, pixels)  # integer input: one lookup per pixel
+        else:
+            x = quantize(normalize(pixels, self.spec), self._in)
+        return x.reshape(self._in["shape"])
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """Input tensor -> class probabilities (labels order); the only user of the interpreter."""
+        with self._lock:
+            self.interpreter.set_tensor(self._in["index"], x)
+            self.interpreter.invoke()
+            raw = self.interpreter.get_tensor(self._out["index"])  # a copy, not a view
+        y = dequantize(raw, self._out).reshape(-1)
         if y.size == 1:  # a single sigmoid output is P(labels[1])
             y = np.array([1.0 - y[0], y[0]], dtype=np.float32)
         return y
 
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """One normalised float32 HxWx3 (or 1xHxWx3) input -> class probabilities (labels order)."""
+        return self._run(quantize(x.reshape(self._in["shape"]), self._in))
+
+    def set_input(self, x: np.ndarray) -> None:
+        """Model-only timing, step 1: set one normalised float32 HxWx3 input."""
+        with self._lock:
+            self.interpreter.set_tensor(
+                self._in["index"], quantize(x.reshape(self._in["shape"]), self._in)
+            )
+
+    def invoke_only(self) -> None:
+        """Model-only timing, step 2: run the interpreter on the input already set."""
+        with self._lock:
+            self.interpreter.invoke()
+
     def fake_probability(self, x: np.ndarray) -> float:
         return float(self.invoke(x)[self.fake_index])
 
-    def detect(self, source: ImageSource) -> Detection:
-        """Classify one image (path, PIL image or uint8 array). Raises ImageError on bad input."""
+    def classify(self, prepared: PreparedImage) -> list[float]:
+        """P(fake) of each crop of a prepared image (the interpreter step; thread-safe)."""
+        return [
+            float(self._run(self.input_tensor(crop))[self.fake_index]) for crop in prepared.crops
+        ]
+
+    # --- the decode step ------------------------------------------------------------------
+
+    def prepare(self, source: ImageSource) -> PreparedImage:
+        """Decode + preprocess one input to uint8 crops (no interpreter; any thread may call
+        it at once). Raises ImageError on bad input."""
         start = time.perf_counter()
         pixels = load_resized(source, self.spec)
-        p_fake = self.fake_probability(normalize(pixels, self.spec))
-        latency_ms = (time.perf_counter() - start) * 1000.0
-        return Detection(
+        return PreparedImage(
             path=describe(source),
-            label="fake" if p_fake >= self.threshold else "real",
-            fake_probability=round(p_fake, 6),
-            model=self.model_name,
-            latency_ms=round(latency_ms, 3),
+            crops=[pixels],
+            boxes=[None],
+            prepare_ms=(time.perf_counter() - start) * 1000.0,
         )
 
-    def detect_many(self, sources: Iterable[ImageSource]) -> Iterator[Detection | DetectionError]:
-        """Classify each input in turn; a bad one yields a DetectionError and the rest go on."""
-        for source in sources:
+    def _detection(self, prepared: PreparedImage, p_fakes: list[float], classify_ms: float):
+        if len(p_fakes) != 1:
+            raise ImageError(f"{prepared.path}: expected one crop, got {len(p_fakes)}")
+        p_fake = p_fakes[0]
+        return Detection(
+            path=prepared.path,
+            label=label_for(p_fake, self.threshold),
+            fake_probability=round(p_fake, 6),
+            model=self.model_name,
+            latency_ms=round(prepared.prepare_ms + classify_ms, 3),
+        )
+
+    def _finish(self, prepared: PreparedImage) -> Detection:
+        start = time.perf_counter()
+        p_fakes = self.classify(prepared)
+        return self._detection(prepared, p_fakes, (time.perf_counter() - start) * 1000.0)
+
+    # --- whole images ---------------------------------------------------------------------
+
+    def detect(self, source: ImageSource) -> Detection:
+        """Classify one image (path, PIL image or uint8 array). Raises ImageError on bad input."""
+        return self._finish(self.prepare(source))
+
+    def detect_many(
+        self, sources: Iterable[ImageSource], workers: int | None = None
+    ) -> Iterator[Detection | DetectionError]:
+        """Classify each input, in input order; a bad one yields a DetectionError and the rest
+        go on.
+
+        workers: decode threads running prepare() ahead of the interpreter (default: this
+        Detector's `workers`, see decode_workers()); 0 = the plain sequential loop. At most
+        PREFETCH_PER_WORKER x workers images are decoded ahead, however many inputs there are
+        (sources is read lazily).
+        """
+        n = self.workers if workers is None else workers
+        if n < 0:
+            raise ValueError(f"workers must be >= 0, got {n}")
+        if n == 0:
+            for source in sources:
+                yield self._one(source)
+            return
+        window: deque[tuple[ImageSource, Future]] = deque()
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="edge-detect-decode") as pool:
+            it = iter(sources)
             try:
-                yield self.detect(source)
-            except EdgeDetectError as e:
-                yield DetectionError(path=describe(source), error=str(e))
+                for source in it:
+                    window.append((source, pool.submit(self.prepare, source)))
+                    if len(window) >= n * PREFETCH_PER_WORKER:
+                        yield self._collect(*window.popleft())
+                while window:
+                    yield self._collect(*window.popleft())
+            finally:
+                for _, fut in window:  # the caller stopped early: drop what was not started
+                    fut.cancel()
+
+    def _one(self, source: ImageSource) -> Detection | DetectionError:
+        try:
+            return self.detect(source)
+        except EdgeDetectError as e:
+            return DetectionError(path=describe(source), error=str(e))
+        except Exception as e:  # noqa: BLE001 - one odd input must not end the batch
+            name = describe(source)
+            return DetectionError(path=name, error=f"{name}: unexpected {type(e).__name__}: {e}")
+
+    def _collect(self, source: ImageSource, fut: Future) -> Detection | DetectionError:
+        try:
+            return self._finish(fut.result())
+        except EdgeDetectError as e:
+            return DetectionError(path=describe(source), error=str(e))
+        except Exception as e:  # noqa: BLE001 - one odd input must not end the batch
+            name = describe(source)
+            return DetectionError(path=name, error=f"{name}: unexpected {type(e).__name__}: {e}")
 
 
-__all__ = ["Detector", "ImageError", "dequantize", "quantize"]
+def decode_workers(workers: int | None, num_threads: int, cores: int | None = None) -> int:
+    """Decode threads for detect_many: the given number, or the cores the interpreter's threads
+    leave free, at least one (interpreter threads + decode workers <= usable cores, except
+    that a machine whose cores all run the interpreter still gets one decode thread)."""
+    if workers is not None:
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
+        return workers
+    cores = cores or usable_cores()
+    return max(1, cores - num_threads)
+
+
+__all__ = [
+    "Detector",
+    "ImageError",
+    "PreparedImage",
+    "decode_workers",
+    "dequantize",
+    "input_table",
+    "quantize",
+]

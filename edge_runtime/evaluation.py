@@ -40,8 +40,11 @@ def default_sample_dir() -> Path:
     return shared_data_dir() / SAMPLE_SET
 
 
-class LabelledFolderError(EdgeDetectError):
-    """A labelled folder is missing or holds no class folder (one-line message)."""
+class DataError(EdgeDetectError):
+    """Labelled data cannot be used: missing folder or split, empty class, unreadable list.
+
+    One class for every stage (train, convert, benchmarks); the message is one line.
+    """
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,14 @@ def read_labelled_folder(
     """The one labelled-folder reader: a folder holding real/ and/or fake/ (both if asked)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise LabelledFolderError(f"{folder}: no such folder")
+        raise DataError(f"{folder}: no such folder")
     dirs = class_dirs(folder)
     if require_both:
         absent = [LABELS[i] + "/" for i in (FAKE_INDEX, REAL_INDEX) if i not in dirs]
         if absent:
-            raise LabelledFolderError(f"{folder}: missing class folder(s) {', '.join(absent)}")
+            raise DataError(f"{folder}: missing class folder(s) {', '.join(absent)}")
     elif not dirs:
-        raise LabelledFolderError(
+        raise DataError(
             f"{folder}: no real/ or fake/ folder (an evaluation set needs at least one)"
         )
     samples, skipped = [], []
@@ -304,7 +307,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "SAMPLE_SET",
     "BinaryMetrics",
-    "LabelledFolderError",
+    "DataError",
     "Sample",
     "Skipped",
     "SplitFiles",

@@ -3,7 +3,7 @@
 Layout: `{train,valid,test}/{real,fake}/*` (the Kaggle "140k Real and Fake Faces" folders), found
 also from the download's top folder (`real_vs_fake/real-vs-fake/`), with the Kaggle
 train.csv / valid.csv / test.csv used as the file lists when present. Labels: fake = 0, real = 1.
-An evaluation set is any folder with `real/` and/or `fake/`.
+An evaluation set is any folder with `real/` and/or `fake/` (edge_runtime.evaluation's reader).
 
 No TensorFlow here: decoding is `edge_runtime.preprocess.load_resized`, the runtime's own code.
 """
@@ -14,16 +14,24 @@ import csv
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_runtime.evaluation import (
+    DataError,
+    Sample,
+    Skipped,
+    SplitFiles,
+    class_dirs,
+    read_labelled_folder,
+)
+from edge_runtime.inputs import is_image_name
 from edge_runtime.preprocess import load_resized
 from edge_runtime.types import FAKE_INDEX, LABELS, REAL_INDEX, EdgeDetectError, PreprocessSpec
 
-from .errors import DataError
 from .log import log
 
 SPLITS = ("train", "valid", "test")
@@ -32,39 +40,8 @@ SPLIT_ALIASES = {
     "valid": ("valid", "val", "validation"),
     "test": ("test", "testing"),
 }
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 # Where the Kaggle download keeps its image folders, relative to the folder a user points at.
 KAGGLE_SUBDIRS = ("real-vs-fake", "real_vs_fake/real-vs-fake", "real_vs_fake")
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str
-    label: int  # 0 fake, 1 real
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: str
-    reason: str
-    split: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-@dataclass
-class SplitFiles:
-    """The files of one split (or evaluation set) and what was left out while listing them."""
-
-    name: str
-    samples: list[Sample]
-    skipped: list[Skipped] = field(default_factory=list)
-    source: str = "folders"  # or the CSV file that listed them
-
-    def counts(self) -> dict[str, int]:
-        labels = np.array([s.label for s in self.samples], dtype=np.int64)
-        return {LABELS[i]: int((labels == i).sum()) for i in (FAKE_INDEX, REAL_INDEX)}
 
 
 @dataclass
@@ -72,17 +49,6 @@ class Layout:
     root: Path  # the folder holding train/ valid/ test/
     split_dirs: dict[str, Path]
     csv_files: dict[str, Path]
-
-
-def class_dirs(folder: Path) -> dict[int, Path]:
-    """{0: fake dir, 1: real dir} for the class folders present (names matched case-insensitively)."""
-    found: dict[int, Path] = {}
-    if not folder.is_dir():
-        return found
-    for child in sorted(folder.iterdir()):
-        if child.is_dir() and child.name.lower() in LABELS:
-            found.setdefault(LABELS.index(child.name.lower()), child)
-    return found
 
 
 def _split_dir(root: Path, split: str) -> Path | None:
@@ -136,39 +102,9 @@ def find_layout(path: str | os.PathLike, use_csv: str = "auto", splits: Sequence
     return Layout(root=root, split_dirs=split_dirs, csv_files=csv_files)
 
 
-def _hidden(path: Path, base: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(base).parts)
-
-
-def list_class_folder(folder: Path, label: int, split: str) -> tuple[list[Sample], list[Skipped]]:
-    samples, skipped = [], []
-    for p in sorted(folder.rglob("*")):
-        if p.is_dir():
-            continue
-        if _hidden(p, folder):
-            skipped.append(Skipped(str(p), "hidden file", split))
-        elif p.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append(Skipped(str(p), f"not an image file (suffix {p.suffix or 'none'!r})", split))
-        else:
-            samples.append(Sample(str(p), label))
-    return samples, skipped
-
-
 def list_folder_set(folder: Path, name: str, require_both: bool) -> SplitFiles:
-    """A split folder or evaluation set holding real/ and/or fake/."""
-    dirs = class_dirs(folder)
-    if require_both:
-        absent = [LABELS[i] + "/" for i in (FAKE_INDEX, REAL_INDEX) if i not in dirs]
-        if absent:
-            raise DataError(f"{folder}: missing class folder(s) {', '.join(absent)}")
-    elif not dirs:
-        raise DataError(f"{folder}: no real/ or fake/ folder (an evaluation set needs at least one)")
-    samples, skipped = [], []
-    for label, d in sorted(dirs.items()):
-        s, k = list_class_folder(d, label, name)
-        samples += s
-        skipped += k
-    return SplitFiles(name=name, samples=samples, skipped=skipped)
+    """A split folder or evaluation set holding real/ and/or fake/ (the shared reader)."""
+    return read_labelled_folder(folder, name, require_both)
 
 
 def _csv_label(row: dict[str, str], path_text: str) -> int | None:
@@ -211,7 +147,7 @@ def list_csv_split(csv_file: Path, layout: Layout, split: str) -> SplitFiles:
             skipped.append(Skipped(str(p), f"no usable label in {csv_file.name}", split))
         elif not p.is_file():
             skipped.append(Skipped(str(p), f"listed in {csv_file.name} but missing", split))
-        elif p.suffix.lower() not in IMAGE_SUFFIXES:
+        elif not is_image_name(p.name):
             skipped.append(Skipped(str(p), f"not an image file (suffix {p.suffix or 'none'!r})", split))
         else:
             samples.append(Sample(str(p), label))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from edge_runtime.evaluation import DataError  # the one error for unusable labelled data
 from edge_runtime.types import EdgeDetectError
-
-
-class DataError(EdgeDetectError):
-    """The data tree cannot be used (missing split, empty class, unreadable CSV, ...)."""
 
 
 class WeightsError(EdgeDetectError):
@@ -15,3 +12,6 @@ class WeightsError(EdgeDetectError):
 
 class ConfigError(EdgeDetectError):
     """A recipe value is out of range or inconsistent with another."""
+
+
+__all__ = ["ConfigError", "DataError", "WeightsError"]

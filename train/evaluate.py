@@ -21,7 +21,7 @@ from edge_runtime.types import VARIANTS, PreprocessSpec
 from .data import Skipped, SplitFiles, eval_set, limit_per_class
 from .errors import ConfigError
 from .log import log
-from .metrics import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
+from edge_runtime.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
 
 
 @dataclass

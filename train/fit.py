@@ -38,7 +38,7 @@ from .data import (
 )
 from .errors import ConfigError, DataError
 from .log import log
-from .metrics import CONVENTION, best_threshold, binary_metrics
+from edge_runtime.evaluation import CONVENTION, best_threshold, binary_metrics
 
 MODEL_FILE = "model.keras"
 

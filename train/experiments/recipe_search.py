@@ -22,11 +22,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from edge_runtime.evaluation import default_sample_dir
 from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import PreprocessSpec
-from train.metrics import roc_auc  # numpy-only, no TensorFlow
+from edge_runtime.evaluation import roc_auc  # numpy-only, no TensorFlow
 
-D = Path(sys.argv[2] if len(sys.argv) > 2 else "../shared/data/faces140k_sample")
+D = Path(sys.argv[2]) if len(sys.argv) > 2 else default_sample_dir()
 WEIGHTS = sys.argv[3] if len(sys.argv) > 3 else "../shared/weights/mobilenet_1_0_224_tf_no_top.h5"
 
 
