@@ -35,7 +35,7 @@ SHARED_FACES = REPO.parent / "shared" / "data" / "faces140k_sample" / "test" / "
 _PHASES_SCRIPT = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import edge_runtime.cli  # noqa: F401  (typer, numpy, Pillow come in here)
+import edge_runtime.cli  # noqa: F401  (argparse; numpy and Pillow come in here)
 from edge_runtime import Detector, DetectorOptions
 t1 = time.perf_counter()
 det = Detector(DetectorOptions(model=sys.argv[1], num_threads=int(sys.argv[3])))

@@ -1,57 +1,59 @@
 """`edge-detect`: classify face images as fake or real, or describe a model (`edge-detect info`).
 
-`edge-detect IMAGE...` is short for `edge-detect detect IMAGE...`. Exit status: 0 every input
-classified, 1 some input failed (the others are still classified and printed), 2 usage error
-(bad option, no inputs, missing or unusable model).
+    edge-detect [OPTIONS] IMAGE...          classify (`edge-detect detect IMAGE...` also works)
+    edge-detect info [MODEL] [--json]       describe a model
 
-This module imports only typer and the standard library at start-up; the detector, the model
+Exit status: 0 every input classified, 1 some input failed (the others are still classified and
+printed), 2 usage error (bad option, no inputs, missing or unusable model).
+
+Standard library only at start-up (argparse, via edge_runtime.console); the detector, the model
 report and the interpreter backend are imported inside the command that needs them (the
 package's __init__ still brings numpy and Pillow). Cold start: benchmarks/cold_start.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import sys
 import time
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from typer.core import TyperGroup
+from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, setup_logging, usage_error
 
-# These three exit codes are the CLI's contract (README "Exit status").
-EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
+PROG = "edge-detect"
+# Kept under these names: tests and other modules refer to them.
+EXIT_INPUT_FAILED = EXIT_FAILED
 PROGRESS_MIN_INPUTS = 10  # a progress bar appears (on a terminal) above this many inputs
-_GROUP_ONLY_ARGS = ("--help", "-h", "--version")
+STDIN_ARG = "-"  # `cat face.jpg | edge-detect -`
+BACKEND_CHOICES = ("ai_edge_litert", "tflite_runtime", "tensorflow")  # interpreter.BACKEND_NAMES
+USAGE = f"""{PROG} [OPTIONS] IMAGE...
+       {PROG} info [MODEL] [--json] [--backend NAME]"""
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EXIT_INPUT_FAILED", "EXIT_OK", "EXIT_USAGE", "detect_parser", "info_parser", "main"]
 
 
-class _DetectByDefault(TyperGroup):
-    """A group whose unnamed command is `detect`, so `edge-detect face.jpg` just works.
-
-    Anything that is not a subcommand name (or a top-level --help/--version) is handed to
-    `detect`; an image literally named `info` can be given as `./info` or `detect info`.
-    """
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in _GROUP_ONLY_ARGS):
-            args = ["detect", *args]
-        return super().parse_args(ctx, args)
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
-app = typer.Typer(
-    cls=_DetectByDefault,
-    add_completion=False,
-    # Plain click-style errors: one short message, no boxes; cheaper to start too.
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _fail_usage(message: str) -> typer.Exit:
-    """One line on stderr and exit status 2."""
-    print(f"edge-detect: error: {message}", file=sys.stderr)
-    return typer.Exit(EXIT_USAGE)
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {value:g}")
+    return value
 
 
 def _default_threads() -> int:
@@ -60,28 +62,113 @@ def _default_threads() -> int:
     return usable_cores()
 
 
-def _show_version(value: bool) -> None:
-    if value:
-        from . import __version__
+def _version() -> str:
+    from . import __version__
 
-        print(f"edge-detect {__version__}")
-        raise typer.Exit(EXIT_OK)
+    return f"{PROG} {__version__}"
 
 
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """TensorFlow-free deepfake-face detector (MobileNet v1, TFLite).
+def detect_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        usage=USAGE,
+        description="Classify face images as fake or real (TensorFlow-free; MobileNet v1, "
+        "TFLite). Prints one row (or, with --json, one JSON object) per input. "
+        f"`{PROG} info [MODEL]` describes a model.",
+        epilog="Exit status 0: all classified; 1: some input failed (the others are still "
+        "printed); 2: usage error or unusable model.",
+    )
+    p.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image files, folders (their .jpg .jpeg .png .gif .webp .bmp .tif .tiff files), "
+        f"glob patterns, or {STDIN_ARG} for one image on standard input",
+    )
+    p.add_argument(
+        "-m",
+        "--model",
+        default="int8",
+        help="a bundled variant (fp32, fp16, dynamic, int8) or a path to a .tflite file "
+        "(its <stem>.bundle.json sidecar is read when present)  [default: int8]",
+    )
+    p.add_argument(
+        "-t",
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="interpreter threads  [default: all cores]",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_probability,
+        default=None,
+        metavar="P",
+        help="label an image fake when its fake probability is >= P  "
+        "[default: the model bundle's threshold]",
+    )
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="read subfolders of folders too; lets ** in globs span folders",
+    )
+    p.add_argument(
+        "--json",
+        dest="json_lines",
+        action="store_true",
+        help="one JSON object per line instead of a table",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print backend, model, threads and versions (and LiteRT's own messages) to stderr",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"progress bar on stderr  [default: on a terminal, above {PROGRESS_MIN_INPUTS} inputs]",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        metavar="NAME",
+        help="interpreter package: " + ", ".join(BACKEND_CHOICES) + "  "
+        "[default: the first one installed, in that order]",
+    )
+    p.add_argument("--version", action="version", version=_version())
+    return p
 
-    edge-detect IMAGE... is short for edge-detect detect IMAGE...;
-    edge-detect info [MODEL] describes a model.
-    """
+
+def info_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=f"{PROG} info",
+        description="Describe a model: size, sha256, input/output types and quantization, ops "
+        "and their versions, minimum runtime version, bundle metadata, and the interpreter "
+        "backend that runs it.",
+        epilog="Exit status 0: described and loadable; 1: described, but the backend cannot "
+        "load it; 2: missing or corrupt model file.",
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        default="int8",
+        metavar="MODEL",
+        help="a bundled variant (fp32, fp16, dynamic, int8) or a path to a .tflite file  "
+        "[default: int8]",
+    )
+    p.add_argument("--json", dest="json_out", action="store_true", help="one JSON object")
+    p.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        metavar="NAME",
+        help="interpreter package to check the model with  [default: the first installed]",
+    )
+    return p
 
 
 class _Progress:
@@ -156,131 +243,78 @@ def _versions_line() -> str:
     from . import __version__
 
     py = ".".join(str(v) for v in sys.version_info[:3])
-    return f"edge-detect {__version__}, python {py}, numpy {numpy.__version__}, pillow {PIL.__version__}"
+    return f"{PROG} {__version__}, python {py}, numpy {numpy.__version__}, pillow {PIL.__version__}"
 
 
-@app.command("detect")
-def detect(
-    images: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="IMAGE",
-            help="Image files, folders (their .jpg .jpeg .png .gif .webp .bmp .tif .tiff files) "
-            "or glob patterns.",
-            show_default=False,
-        ),
-    ],
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            help="A bundled variant (fp32, fp16, dynamic, int8) or a path to a .tflite file "
-            "(its <stem>.bundle.json sidecar is read when present).",
-        ),
-    ] = "int8",
-    threads: Annotated[
-        int | None,
-        typer.Option("--threads", "-t", min=1, help="Interpreter threads.  [default: all cores]"),
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="Label an image fake when its fake probability is >= this.  "
-            "[default: the model bundle's threshold]",
-        ),
-    ] = None,
-    recursive: Annotated[
-        bool,
-        typer.Option(
-            "--recursive",
-            "-r",
-            help="Read subfolders of folders too; lets ** in globs span folders.",
-        ),
-    ] = False,
-    json_lines: Annotated[
-        bool, typer.Option("--json", help="One JSON object per line instead of a table.")
-    ] = False,
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose", "-v", help="Print backend, model, threads and versions to stderr."
-        ),
-    ] = False,
-    progress: Annotated[
-        bool | None,
-        typer.Option(
-            "--progress/--no-progress",
-            help="Progress bar on stderr.  "
-            f"[default: on a terminal, above {PROGRESS_MIN_INPUTS} inputs]",
-            show_default=False,
-        ),
-    ] = None,
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            help="Interpreter package: ai_edge_litert, tflite_runtime or tensorflow.  "
-            "[default: the first one installed, in that order]",
-        ),
-    ] = None,
-) -> None:
-    """Classify face images as fake or real.
+def _read_stdin():
+    """The one image piped to standard input, as an EncodedImage named `-`."""
+    from .preprocess import EncodedImage
+    from .types import ImageError
 
-    Prints one row (or, with --json, one JSON object) per input. Exit status 0: all classified;
-    1: some input failed (the others are still printed); 2: usage error or unusable model.
-    """
+    stream = sys.stdin
+    if stream is None or stream.isatty():
+        raise ImageError(f"{STDIN_ARG}: standard input is a terminal; pipe an image into it")
+    data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+    if isinstance(data, str):  # a text stream without a byte buffer (tests): take its bytes
+        data = data.encode("latin-1")
+    if not data:
+        raise ImageError(f"{STDIN_ARG}: empty standard input (0 bytes)")
+    return EncodedImage(data=data, name=STDIN_ARG)
+
+
+def run_detect(args: argparse.Namespace) -> int:
     from .detector import Detector
     from .inputs import expand_inputs
     from .types import DetectionError, DetectorOptions, EdgeDetectError
 
-    n_threads = threads or _default_threads()
+    n_threads = args.threads or _default_threads()
     try:
         detector = Detector(
             DetectorOptions(
-                model=model, num_threads=n_threads, threshold=threshold, backend=backend
+                model=args.model,
+                num_threads=n_threads,
+                threshold=args.threshold,
+                backend=args.backend,
             )
         )
-    except EdgeDetectError as e:
-        raise _fail_usage(str(e)) from None
-    except ValueError as e:  # threshold or thread count outside what the interpreter takes
-        raise _fail_usage(str(e)) from None
+    except (EdgeDetectError, ValueError) as e:  # ValueError: a value the interpreter refuses
+        usage_error(PROG, str(e))
 
-    expanded = expand_inputs(images, recursive=recursive)
+    expanded = expand_inputs(args.images, recursive=args.recursive)
     total = len(expanded.items)
-    if verbose:
+    if args.verbose:
         spec = detector.spec
         info = detector.bundle.info
-        err = sys.stderr
-        print(_versions_line(), file=err)
-        print(f"backend: {detector.backend.describe()}", file=err)
-        print(
-            f"model: {detector.bundle.path} (variant {info.variant}, input {spec.height}x{spec.width}, "
-            f"{detector.input_dtype} input, threshold {detector.threshold}, "
-            f"sha256 {info.sha256[:12]})",
-            file=err,
+        log.debug(_versions_line())
+        log.debug(f"backend: {detector.backend.describe()}")
+        log.debug(
+            f"model: {detector.bundle.path} (variant {info.variant}, input "
+            f"{spec.height}x{spec.width}, {detector.input_dtype} input, threshold "
+            f"{detector.threshold}, sha256 {info.sha256[:12]})"
         )
-        print(f"threads: {n_threads}", file=err)
+        log.debug(f"threads: {n_threads}")
         skipped = (
             f" ({expanded.skipped_non_images} non-image files in folders skipped)"
             if expanded.skipped_non_images
             else ""
         )
-        print(f"inputs: {total}{skipped}", file=err)
+        log.debug(f"inputs: {total}{skipped}")
 
     show_progress = (
-        progress if progress is not None else (total > PROGRESS_MIN_INPUTS and sys.stderr.isatty())
+        args.progress
+        if args.progress is not None
+        else (total > PROGRESS_MIN_INPUTS and sys.stderr.isatty())
     )
     bar = _Progress(total, bool(show_progress))
-    out = _Output(json_lines, bar)
+    out = _Output(args.json_lines, bar)
     counts = {"fake": 0, "real": 0, "failed": 0}
     for done, item in enumerate(expanded.items, start=1):
         if isinstance(item, DetectionError):
             failure: Any = item
         else:
             try:
-                detection = detector.detect(item)
+                source = _read_stdin() if item == STDIN_ARG else item
+                detection = detector.detect(source)
             except EdgeDetectError as e:
                 failure = DetectionError(path=item, error=str(e))
             except Exception as e:  # noqa: BLE001 - one odd file must not end the batch
@@ -297,56 +331,38 @@ def detect(
         bar.update(done)
     bar.clear()
 
-    if verbose or (not json_lines and total > 1):
-        print(
-            f"{total} inputs: {counts['fake']} fake, {counts['real']} real, {counts['failed']} failed",
-            file=sys.stderr,
+    if args.verbose or (not args.json_lines and total > 1):
+        log.info(
+            f"{total} inputs: {counts['fake']} fake, {counts['real']} real, "
+            f"{counts['failed']} failed"
         )
-    raise typer.Exit(EXIT_INPUT_FAILED if counts["failed"] else EXIT_OK)
+    return EXIT_INPUT_FAILED if counts["failed"] else EXIT_OK
 
 
-@app.command("info")
-def info(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="A bundled variant (fp32, fp16, dynamic, int8) or a path to a .tflite file."
-        ),
-    ] = "int8",
-    json_out: Annotated[
-        bool, typer.Option("--json", help="One JSON object instead of text.")
-    ] = False,
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            help="Interpreter package to check the model with.  [default: the first installed]"
-        ),
-    ] = None,
-) -> None:
-    """Describe a model: size, sha256, input/output types and quantization, ops, minimum runtime
-    version, bundle metadata, and the interpreter backend that runs it.
-
-    Exit status 0: described and loadable; 1: described, but the backend cannot load it;
-    2: missing or corrupt model file."""
+def run_info(args: argparse.Namespace) -> int:
     from .model_report import format_report, model_report
     from .types import EdgeDetectError
 
     try:
-        report = model_report(model, backend)
+        report = model_report(args.model, args.backend)
     except EdgeDetectError as e:
-        raise _fail_usage(str(e)) from None
-    if json_out:
+        usage_error(f"{PROG}", str(e))
+    if args.json_out:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         print("\n".join(format_report(report)))
-    if not report.loads:  # described, but this backend cannot run it
-        raise typer.Exit(EXIT_INPUT_FAILED)
+    return EXIT_OK if report.loads else EXIT_INPUT_FAILED  # 1: described, but cannot run
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point (`edge-detect`, `python -m edge_runtime`)."""
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (`edge-detect`, `python -m edge_runtime`); returns the exit status.
+
+    `edge-detect info ...` describes a model; anything else is `detect` (an image literally
+    named `info` can be given as `./info` or `edge-detect detect info`).
+    """
     import warnings
 
+    args = list(sys.argv[1:] if argv is None else argv)
     # Pillow warns (multi-line) about e.g. corrupt EXIF; errors are reported per file instead.
     warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     for stream in (sys.stdout, sys.stderr):
@@ -354,8 +370,17 @@ def main(argv: list[str] | None = None) -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    app(args=argv, prog_name="edge-detect")
+    if args[:1] == ["info"]:
+        parsed = info_parser().parse_args(args[1:])
+        setup_logging(verbose=False)
+        return run_info(parsed)
+    if args[:1] == ["detect"]:
+        args = args[1:]
+    # Intermixed: options may come after, or between, the images (`edge-detect a.jpg -m fp32`).
+    parsed = detect_parser().parse_intermixed_args(args)
+    setup_logging(parsed.verbose)
+    return run_detect(parsed)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,8 +6,10 @@ trained on and the tensors it sees on a device come from the same code.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,20 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .types import ImageError, PreprocessSpec
 
-ImageSource = str | os.PathLike | Image.Image | np.ndarray
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """An encoded image file's bytes that are not on disk (`edge-detect -` reads standard input).
+
+    Decoded with the same checks as a file (draft mode, pixel limit); `name` is what results
+    and errors call it.
+    """
+
+    data: bytes
+    name: str = "-"
+
+
+ImageSource = str | os.PathLike | Image.Image | np.ndarray | EncodedImage
 
 # Refuse images above this many pixels before decoding them (a decompression bomb is a tiny
 # file that declares a huge canvas). 64 MP covers any phone photo.
@@ -38,6 +53,8 @@ def describe(source: ImageSource) -> str:
         return os.fspath(source)
     if isinstance(source, Image.Image):
         return getattr(source, "filename", "") or "<PIL image>"
+    if isinstance(source, EncodedImage):
+        return source.name
     return "<array>"
 
 
@@ -57,11 +74,16 @@ def _open_file(path: str, min_draft: tuple[int, int] | None) -> Image.Image:
         raise ImageError(f"{path}: cannot stat ({e.strerror or e})") from None
     if size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
+    return _decode(p, path, min_draft)
+
+
+def _decode(fp: Path | io.BytesIO, path: str, min_draft: tuple[int, int] | None) -> Image.Image:
+    """Open and decode a file or an in-memory encoded image; `path` names it in errors."""
     try:
         with warnings.catch_warnings():
             # Our own MAX_PIXELS check below replaces PIL's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            img = Image.open(fp)
             w, h = img.size
             if w * h > MAX_PIXELS:
                 img.close()
@@ -131,6 +153,10 @@ def load_image(source: ImageSource, min_size: tuple[int, int] | None = None) -> 
     name = describe(source)
     if isinstance(source, (str, os.PathLike)):
         img = _open_file(os.fspath(source), min_size)
+    elif isinstance(source, EncodedImage):
+        if not source.data:
+            raise ImageError(f"{name}: empty input (0 bytes)")
+        img = _decode(io.BytesIO(source.data), name, min_size)
     elif isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):
@@ -144,7 +170,9 @@ def load_image(source: ImageSource, min_size: tuple[int, int] | None = None) -> 
     img = _to_rgb(img, name)
     w, h = img.size
     if min(w, h) < MIN_SIDE:
-        raise ImageError(f"{name}: image is {w}x{h} pixels, too small to hold a face (min {MIN_SIDE})")
+        raise ImageError(
+            f"{name}: image is {w}x{h} pixels, too small to hold a face (min {MIN_SIDE})"
+        )
     return img
 
 
@@ -160,7 +188,9 @@ def resize(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     try:
         resample = _FILTERS[spec.resize]
     except KeyError:
-        raise ValueError(f"unknown resize method {spec.resize!r}; one of {sorted(_FILTERS)}") from None
+        raise ValueError(
+            f"unknown resize method {spec.resize!r}; one of {sorted(_FILTERS)}"
+        ) from None
     if img.size != (spec.width, spec.height):
         img = img.resize((spec.width, spec.height), resample=resample)
     return np.asarray(img, dtype=np.uint8)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
-from typer.testing import CliRunner
 
 from edge_runtime import Detector, DetectorOptions
-from edge_runtime.cli import app
+from edge_runtime.cli import main
 from edge_runtime.inputs import expand_inputs
 from edge_runtime.types import DetectionError
 from tests.conftest import REPO, requires_shared_data, sample_images
@@ -26,16 +28,37 @@ def _default_model_present() -> bool:
     return "int8" in available_variants()
 
 
-def _runner() -> CliRunner:
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, stdin: bytes | None = None) -> CliResult:
+    """edge_runtime.cli.main in this process, stdout and stderr captured apart."""
+    out, err = io.StringIO(), io.StringIO()
+    stdin_stream = io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="latin-1")
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        _replace_stdin(stdin_stream),
+    ):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # usage errors and --help/--version exit
+            code = e.code if isinstance(e.code, int) else 1
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _replace_stdin(stream):
+    saved = sys.stdin
+    sys.stdin = stream
     try:
-        return CliRunner(mix_stderr=False)  # click < 8.2: keep stderr apart
-    except TypeError:
-        return CliRunner()  # click >= 8.2 (and typer's vendored click) always keeps it apart
-
-
-def run_cli(*args: str):
-    result = _runner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    return result
+        yield
+    finally:
+        sys.stdin = saved
 
 
 def json_lines(text: str) -> list[dict]:
@@ -171,8 +194,9 @@ def test_all_good_exits_0(tiny_bundles, tmp_path):
 @pytest.mark.parametrize(
     "args, needle",
     [
-        ([], "Missing argument"),
-        (["--bogus-flag", "x.jpg"], "No such option"),
+        ([], "required: IMAGE"),
+        (["--bogus-flag", "x.jpg"], "unrecognized arguments: --bogus-flag"),
+        (["--backend", "nope", "x.jpg"], "--backend"),
         (["--threads", "0", "x.jpg"], "--threads"),
         (["--threshold", "1.5", "x.jpg"], "--threshold"),
     ],
@@ -181,6 +205,58 @@ def test_usage_errors_exit_2(args, needle):
     result = run_cli(*args)
     assert result.exit_code == 2
     assert needle in result.stderr + result.stdout
+
+
+def test_usage_errors_are_one_line():
+    for args in ([], ["--bogus-flag", "x.jpg"], ["-t", "0", "x.jpg"]):
+        result = run_cli(*args)
+        assert result.exit_code == 2
+        _one_line_error(result)
+        assert result.stdout == ""
+    result = run_cli("info", "--nope")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("edge-detect info: error: unrecognized arguments: --nope")
+
+
+def test_help_usage_reads_as_the_readme(capsys):
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    usage = result.stdout.splitlines()[:2]
+    assert usage[0] == "usage: edge-detect [OPTIONS] IMAGE..."
+    assert usage[1].split()[:3] == ["edge-detect", "info", "[MODEL]"]
+    assert "standard input" in result.stdout
+    assert run_cli("info", "--help").stdout.startswith("usage: edge-detect info")
+    version = run_cli("--version")
+    assert version.exit_code == 0 and version.stdout.startswith("edge-detect ")
+
+
+def test_options_may_follow_or_split_the_images(tiny_bundles, tmp_path):
+    a, b = VALID_CASES["bmp"](tmp_path), VALID_CASES["tiff"](tmp_path)
+    result = run_cli(a, "-m", tiny_bundles["fp32"], b, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["path"] for r in json_lines(result.stdout)] == [str(a), str(b)]
+    # `detect` is still accepted as an explicit command name.
+    again = run_cli("detect", a, b, "-m", tiny_bundles["fp32"], "--json")
+    assert json_lines(again.stdout) == [
+        {**r, "latency_ms": row["latency_ms"]}
+        for r, row in zip(json_lines(result.stdout), json_lines(again.stdout), strict=True)
+    ]
+
+
+def test_dash_reads_one_image_from_stdin(tiny_bundles, tmp_path):
+    image = VALID_CASES["bmp"](tmp_path)
+    from_file = json_lines(run_cli(image, "-m", tiny_bundles["fp32"], "--json").stdout)[0]
+    result = run_cli("-", "-m", tiny_bundles["fp32"], "--json", stdin=image.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    assert row["path"] == "-"
+    assert row["fake_probability"] == from_file["fake_probability"]
+    empty = run_cli("-", "-m", tiny_bundles["fp32"], "--json", stdin=b"")
+    assert empty.exit_code == 1 and "empty standard input" in json_lines(empty.stdout)[0]["error"]
+    junk = run_cli("-", "-m", tiny_bundles["fp32"], "--json", stdin=b"not an image at all")
+    assert junk.exit_code == 1
+    assert json_lines(junk.stdout)[0]["error"].startswith("-: not an image file")
 
 
 def _one_line_error(result) -> str:

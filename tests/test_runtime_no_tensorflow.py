@@ -18,7 +18,7 @@ _CHILD = rf"""
 import json, sys
 import edge_runtime
 from edge_runtime import Detector, DetectorOptions
-from edge_runtime.cli import app  # noqa: F401
+from edge_runtime.cli import main  # noqa: F401
 from edge_runtime.model_report import model_report
 det = Detector(DetectorOptions(model=sys.argv[1], num_threads=1))
 result = det.detect(sys.argv[2])
