@@ -139,9 +139,15 @@ class Detector:
         self._in, self._out = inputs[0], outputs[0]
         shape = tuple(int(s) for s in self._in["shape"])
         if len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
-            raise ModelError(f"{name}: model input shape {list(shape)} does not fit; expected [1, H, W, 3]")
+            raise ModelError(
+                f"{name}: model input shape {list(shape)} does not fit; expected [1, H, W, 3]"
+            )
         self.spec = self.bundle.info.preprocess.fit_input(
-            shape[1], shape[2], recorded=self.bundle.has_metadata, name=name, where="bundle metadata"
+            shape[1],
+            shape[2],
+            recorded=self.bundle.has_metadata,
+            name=name,
+            where="bundle metadata",
         )
         n_out = int(np.prod(self._out["shape"]))
         labels = self.bundle.info.labels
@@ -153,7 +159,9 @@ class Detector:
         self.labels = labels
         self.fake_index = labels.index("fake")
         self.threshold = (
-            self.options.threshold if self.options.threshold is not None else self.bundle.info.threshold
+            self.options.threshold
+            if self.options.threshold is not None
+            else self.bundle.info.threshold
         )
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
