@@ -18,7 +18,6 @@ import json
 import logging
 import sys
 import time
-from typing import Any
 
 from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, setup_logging, usage_error
 
@@ -43,6 +42,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -98,6 +107,16 @@ def detect_parser() -> ArgumentParser:
         type=_positive_int,
         default=None,
         help="interpreter threads  [default: all cores]",
+    )
+    p.add_argument(
+        "-w",
+        "--workers",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="decode threads that read and preprocess the next images while the interpreter "
+        "runs the current one; 0 = one image at a time (the plain sequential loop)  "
+        "[default: the cores --threads leaves free, at least 1]",
     )
     p.add_argument(
         "--threshold",
@@ -275,6 +294,7 @@ def run_detect(args: argparse.Namespace) -> int:
                 num_threads=n_threads,
                 threshold=args.threshold,
                 backend=args.backend,
+                workers=args.workers,
             )
         )
     except (EdgeDetectError, ValueError) as e:  # ValueError: a value the interpreter refuses
@@ -292,7 +312,7 @@ def run_detect(args: argparse.Namespace) -> int:
             f"{spec.height}x{spec.width}, {detector.input_dtype} input, threshold "
             f"{detector.threshold}, sha256 {info.sha256[:12]})"
         )
-        log.debug(f"threads: {n_threads}")
+        log.debug(f"threads: {n_threads} interpreter, {detector.workers} decode")
         skipped = (
             f" ({expanded.skipped_non_images} non-image files in folders skipped)"
             if expanded.skipped_non_images
@@ -308,26 +328,26 @@ def run_detect(args: argparse.Namespace) -> int:
     bar = _Progress(total, bool(show_progress))
     out = _Output(args.json_lines, bar)
     counts = {"fake": 0, "real": 0, "failed": 0}
-    for done, item in enumerate(expanded.items, start=1):
-        if isinstance(item, DetectionError):
-            failure: Any = item
-        else:
-            try:
-                source = _read_stdin() if item == STDIN_ARG else item
-                detection = detector.detect(source)
-            except EdgeDetectError as e:
-                failure = DetectionError(path=item, error=str(e))
-            except Exception as e:  # noqa: BLE001 - one odd file must not end the batch
-                failure = DetectionError(
-                    path=item, error=f"{item}: unexpected {type(e).__name__}: {e}"
-                )
-            else:
-                counts[detection.label] = counts.get(detection.label, 0) + 1
-                out.result(detection)
-                bar.update(done)
+
+    def sources():
+        for item in expanded.items:
+            if item != STDIN_ARG:
+                yield item
                 continue
-        counts["failed"] += 1
-        out.error(failure)
+            try:
+                yield _read_stdin()
+            except EdgeDetectError as e:
+                yield DetectionError(path=item, error=str(e))
+
+    # Decode threads prepare the next images while the interpreter runs (Detector.detect_many);
+    # results come back in input order, a bad input as one DetectionError.
+    for done, result in enumerate(detector.detect_many(sources()), start=1):
+        if isinstance(result, DetectionError):
+            counts["failed"] += 1
+            out.error(result)
+        else:
+            counts[result.label] = counts.get(result.label, 0) + 1
+            out.result(result)
         bar.update(done)
     bar.clear()
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bundle import ModelBundle, load_bundle
+from .bundle import ModelBundle, check_output, load_bundle, to_probabilities
 from .interpreter import Backend, load_backend, make_interpreter
 from .preprocess import ImageSource, describe, load_resized, normalize
 from .types import (
@@ -149,13 +149,9 @@ class Detector:
             name=name,
             where="bundle metadata",
         )
-        n_out = int(np.prod(self._out["shape"]))
         labels = self.bundle.info.labels
-        if n_out != len(labels) and n_out != 1:
-            raise ModelError(
-                f"{name}: model output has {n_out} values; expected {len(labels)} class "
-                f"probabilities ({', '.join(labels)})"
-            )
+        # Logits or one sigmoid value are refused unless the bundle declares them.
+        self.output_kind = check_output(self.bundle, int(np.prod(self._out["shape"])))
         self.labels = labels
         self.fake_index = labels.index("fake")
         self.threshold = (
@@ -193,8 +189,7 @@ class Detector:
             self.interpreter.invoke()
             raw = self.interpreter.get_tensor(self._out["index"])  # a copy, not a view
         y = dequantize(raw, self._out).reshape(-1)
-        if y.size == 1:  # a single sigmoid output is P(labels[1])
-            y = np.array([1.0 - y[0], y[0]], dtype=np.float32)
+        y = to_probabilities(y, self.output_kind, self.model_name)
         return y
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
@@ -260,10 +255,11 @@ class Detector:
         return self._finish(self.prepare(source))
 
     def detect_many(
-        self, sources: Iterable[ImageSource], workers: int | None = None
+        self, sources: Iterable[ImageSource | DetectionError], workers: int | None = None
     ) -> Iterator[Detection | DetectionError]:
         """Classify each input, in input order; a bad one yields a DetectionError and the rest
-        go on.
+        go on. A DetectionError among the sources (an input that already failed, e.g. a glob
+        with no match) is passed through in its place.
 
         workers: decode threads running prepare() ahead of the interpreter (default: this
         Detector's `workers`, see decode_workers()); 0 = the plain sequential loop. At most
@@ -275,21 +271,25 @@ class Detector:
             raise ValueError(f"workers must be >= 0, got {n}")
         if n == 0:
             for source in sources:
-                yield self._one(source)
+                yield source if isinstance(source, DetectionError) else self._one(source)
             return
-        window: deque[tuple[ImageSource, Future]] = deque()
+        window: deque[tuple[ImageSource | DetectionError, Future | None]] = deque()
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="edge-detect-decode") as pool:
             it = iter(sources)
             try:
                 for source in it:
-                    window.append((source, pool.submit(self.prepare, source)))
+                    if isinstance(source, DetectionError):
+                        window.append((source, None))
+                    else:
+                        window.append((source, pool.submit(self.prepare, source)))
                     if len(window) >= n * PREFETCH_PER_WORKER:
                         yield self._collect(*window.popleft())
                 while window:
                     yield self._collect(*window.popleft())
             finally:
                 for _, fut in window:  # the caller stopped early: drop what was not started
-                    fut.cancel()
+                    if fut is not None:
+                        fut.cancel()
 
     def _one(self, source: ImageSource) -> Detection | DetectionError:
         try:
@@ -300,7 +300,9 @@ class Detector:
             name = describe(source)
             return DetectionError(path=name, error=f"{name}: unexpected {type(e).__name__}: {e}")
 
-    def _collect(self, source: ImageSource, fut: Future) -> Detection | DetectionError:
+    def _collect(self, source, fut: Future | None) -> Detection | DetectionError:
+        if fut is None:
+            return source  # a DetectionError passed through
         try:
             return self._finish(fut.result())
         except EdgeDetectError as e:

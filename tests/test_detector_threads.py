@@ -3,6 +3,7 @@ in input order, one error per bad file, bounded read-ahead."""
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -133,3 +134,25 @@ def test_decode_workers_rule():
     assert decode_workers(5, num_threads=2, cores=2) == 5
     with pytest.raises(ValueError, match="workers"):
         decode_workers(-1, num_threads=1, cores=2)
+
+
+def test_cli_workers_flag_gives_the_sequential_answers(images, tmp_path):
+    from tests.test_cli import run_cli
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    args = ["--json", "--threads", "1", *images[:6], str(bad), *images[6:9]]
+    sequential = run_cli("--workers", "0", *args)
+    pipelined = run_cli("--workers", "2", *args)
+    assert sequential.exit_code == pipelined.exit_code == 1  # one input failed
+    strip = [
+        [
+            {k: v for k, v in json.loads(line).items() if k != "latency_ms"}
+            for line in r.stdout.splitlines()
+        ]
+        for r in (sequential, pipelined)
+    ]
+    assert strip[0] == strip[1] and len(strip[0]) == 10
+    assert strip[0][6]["path"] == str(bad) and "error" in strip[0][6]
+    usage = run_cli("--workers", "-1", images[0])
+    assert usage.exit_code == 2 and "--workers" in usage.stderr
