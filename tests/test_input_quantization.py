@@ -12,50 +12,11 @@ from edge_runtime.detector import Detector, input_table, quantize
 from edge_runtime.preprocess import normalize
 from edge_runtime.types import DetectorOptions, PreprocessSpec
 
-schema = pytest.importorskip(
-    "ai_edge_litert.schema_py_generated", reason="needs ai-edge-litert (its flatbuffer schema)"
-)
-flatbuffers = pytest.importorskip("flatbuffers", reason="needs flatbuffers (ai-edge-litert's)")
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (its flatbuffer schema)")
+pytest.importorskip("flatbuffers", reason="needs flatbuffers (ai-edge-litert's)")
+from ai_edge_litert.interpreter import OpResolverType
 
-_TYPES = {np.int8: schema.TensorType.INT8, np.uint8: schema.TensorType.UINT8}
-
-
-def quantize_op_model(scale: float, zero_point: int, dtype, n: int = 256) -> bytes:
-    """A .tflite whose only op is QUANTIZE: float32[1, n] -> dtype[1, n] (scale, zero_point)."""
-    s = schema
-    code = s.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.QUANTIZE
-    code.version = 1
-    x = s.TensorT()
-    x.shape, x.type, x.name, x.buffer = [1, n], s.TensorType.FLOAT32, b"x", 0
-    q = s.TensorT()
-    q.shape, q.type, q.name, q.buffer = [1, n], _TYPES[dtype], b"q", 0
-    q.quantization = s.QuantizationParametersT()
-    q.quantization.scale, q.quantization.zeroPoint = [scale], [zero_point]
-    op = s.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
-    graph = s.SubGraphT()
-    graph.tensors, graph.inputs, graph.outputs, graph.operators = [x, q], [0], [1], [op]
-    model = s.ModelT()
-    model.version, model.operatorCodes, model.subgraphs = 3, [code], [graph]
-    model.buffers = [s.BufferT()]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def interpreter_codes(scale, zero_point, dtype, values, resolver=None) -> np.ndarray:
-    kwargs = {} if resolver is None else {"experimental_op_resolver_type": resolver}
-    it = Interpreter(
-        model_content=quantize_op_model(scale, zero_point, dtype, values.size),
-        num_threads=1,
-        **kwargs,
-    )
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], values.reshape(1, -1).astype(np.float32))
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"]).reshape(-1)
+from benchmarks.quantize_op import tflite_quantize as interpreter_codes
 
 
 def _detail(scale, zero_point, dtype) -> dict:
