@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bundle import ModelBundle, check_output, load_bundle, to_probabilities
+from .faces import FaceCrop, FaceFinder, prepare_faces
 from .interpreter import Backend, load_backend, make_interpreter
 from .preprocess import ImageSource, describe, load_resized, normalize
 from .types import (
@@ -31,6 +32,7 @@ from .types import (
     DetectionError,
     DetectorOptions,
     EdgeDetectError,
+    Face,
     ImageError,
     ModelError,
     PreprocessSpec,
@@ -109,6 +111,9 @@ class PreparedImage:
     crops: list[np.ndarray]
     boxes: list[tuple[int, int, int, int] | None] = field(default_factory=list)
     prepare_ms: float = 0.0
+    # With the face stage: every face found, in order; those with pixels are `crops`, in order
+    # (too-small faces have none). None without the face stage.
+    faces: list[FaceCrop] | None = None
 
 
 class Detector:
@@ -163,6 +168,14 @@ class Detector:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
         self._table = input_table(self.spec, self._in)
         self.workers = decode_workers(self.options.workers, self.options.num_threads)
+        self.face_options = self.options.faces
+        self.face_finder = (
+            FaceFinder(
+                self.backend, self.options.num_threads, min_score=self.face_options.min_score
+            )
+            if self.face_options.enabled
+            else None
+        )
 
     @property
     def model_name(self) -> str:
@@ -223,6 +236,16 @@ class Detector:
         """Decode + preprocess one input to uint8 crops (no interpreter; any thread may call
         it at once). Raises ImageError on bad input."""
         start = time.perf_counter()
+        if self.face_finder is not None:
+            faces = prepare_faces(source, self.face_finder, self.spec, self.face_options)
+            judged = [f for f in faces if f.pixels is not None]
+            return PreparedImage(
+                path=describe(source),
+                crops=[f.pixels for f in judged],
+                boxes=[f.box for f in judged],
+                prepare_ms=(time.perf_counter() - start) * 1000.0,
+                faces=faces,
+            )
         pixels = load_resized(source, self.spec)
         return PreparedImage(
             path=describe(source),
@@ -232,6 +255,8 @@ class Detector:
         )
 
     def _detection(self, prepared: PreparedImage, p_fakes: list[float], classify_ms: float):
+        if prepared.faces is not None:
+            return self._face_detection(prepared, p_fakes, classify_ms)
         if len(p_fakes) != 1:
             raise ImageError(f"{prepared.path}: expected one crop, got {len(p_fakes)}")
         p_fake = p_fakes[0]
@@ -241,6 +266,28 @@ class Detector:
             fake_probability=round(p_fake, 6),
             model=self.model_name,
             latency_ms=round(prepared.prepare_ms + classify_ms, 3),
+        )
+
+    def _face_detection(self, prepared: PreparedImage, p_fakes: list[float], classify_ms: float):
+        """Per face: box, score, verdict; per image: the most-likely-fake face's verdict (None
+        when no face could be judged)."""
+        probabilities = iter(p_fakes)
+        faces = []
+        for f in prepared.faces:
+            if f.pixels is None:
+                faces.append(Face(f.box, f.score, None, None, too_small=True))
+            else:
+                p = next(probabilities)
+                faces.append(Face(f.box, f.score, label_for(p, self.threshold), round(p, 6)))
+        judged = [f for f in faces if f.fake_probability is not None]
+        top = max(judged, key=lambda f: f.fake_probability) if judged else None
+        return Detection(
+            path=prepared.path,
+            label=top.label if top else None,
+            fake_probability=top.fake_probability if top else None,
+            model=self.model_name,
+            latency_ms=round(prepared.prepare_ms + classify_ms, 3),
+            faces=tuple(faces),
         )
 
     def _finish(self, prepared: PreparedImage) -> Detection:

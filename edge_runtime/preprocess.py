@@ -37,6 +37,8 @@ ImageSource = str | os.PathLike | Image.Image | np.ndarray | EncodedImage
 MAX_PIXELS = 64_000_000
 # Smaller than this on either side cannot hold a face the model could judge.
 MIN_SIDE = 32
+# img.info key holding the (width, height) a draft-decoded JPEG has in the file.
+DECODED_FROM_KEY = "edge_detect_full_size"
 
 _FILTERS = {
     "nearest": Image.Resampling.NEAREST,
@@ -95,6 +97,9 @@ def _decode(fp: Path | io.BytesIO, path: str, min_draft: tuple[int, int] | None)
                 # JPEG draft mode: let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is
                 # far bigger than the network input; cheap in time and memory.
                 img.draft("RGB", min_draft)
+                # How much smaller than the file it was decoded (kept through transpose and
+                # convert, which copy info): the face stage reports boxes in full-size pixels.
+                img.info[DECODED_FROM_KEY] = (w, h)
             img.load()
     except ImageError:
         raise
@@ -174,6 +179,23 @@ def load_image(source: ImageSource, min_size: tuple[int, int] | None = None) -> 
             f"{name}: image is {w}x{h} pixels, too small to hold a face (min {MIN_SIDE})"
         )
     return img
+
+
+def load_image_scaled(source: ImageSource, short_side: int) -> tuple[Image.Image, float]:
+    """Decode with the shorter side at least `short_side` pixels where the format allows it
+    (JPEG draft mode: libjpeg decodes at 1/2, 1/4 or 1/8 scale, far faster than in full), else
+    in full. Returns the upright RGB image and full size / decoded size (1.0 when not reduced).
+
+    The face stage's decode-size rule (edge_runtime.faces.prepare_faces) calls this twice at
+    most: once small enough to find faces cheaply, and again larger only when a found face
+    needs more pixels for its crop.
+    """
+    img = load_image(source, min_size=(short_side, short_side))
+    full = img.info.get(DECODED_FROM_KEY)
+    if not full:
+        return img, 1.0
+    # Area ratio: independent of whether EXIF turned the picture by 90 degrees.
+    return img, float(np.sqrt(full[0] * full[1] / (img.size[0] * img.size[1])))
 
 
 def resize(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:

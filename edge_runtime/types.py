@@ -108,6 +108,9 @@ class BundleInfo:
     labels: tuple[str, ...] = LABELS
     preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
     threshold: float = DEFAULT_THRESHOLD  # fake when fake_probability >= threshold
+    # What the output values are: "softmax" (one probability per label), "sigmoid" (one value,
+    # P(labels[1])) or "logits" (the runtime applies softmax); bundle.check_output checks it.
+    output: str = "softmax"
     sha256: str = ""
     training_run: str = ""  # which training run (config hash / folder name) produced it
     description: str = ""
@@ -125,6 +128,7 @@ class BundleInfo:
             labels=tuple(d.get("labels", LABELS)),
             preprocess=PreprocessSpec.from_dict(d.get("preprocess", {})),
             threshold=float(d.get("threshold", DEFAULT_THRESHOLD)),
+            output=str(d.get("output", "softmax")),
             sha256=str(d.get("sha256", "")),
             training_run=str(d.get("training_run", "")),
             description=str(d.get("description", "")),
@@ -143,20 +147,71 @@ class DetectorOptions:
     # Decode threads of detect_many (prepare ahead while the interpreter runs); None: the cores
     # num_threads leaves free, at least 1 (detector.decode_workers); 0: sequential loop.
     workers: int | None = None
+    # The face stage (find, align and classify every face): pass FaceOptions() to turn it on.
+    # The API's default stays mode "none" (the whole input is one face crop) so existing callers
+    # that feed crops (evaluation, conversion checks) are unchanged; the CLI's default is "auto".
+    faces: FaceOptions = field(default_factory=lambda: FaceOptions(mode="none"))
+
+
+# What the face stage does with an image: "auto" (the default; today the same as "all"), "all"
+# faces, only the "largest" one, or "none": no face stage, the whole image is one face crop.
+FACE_MODES: tuple[str, ...] = ("auto", "all", "largest", "none")
+# A face whose aligned crop spans fewer source pixels than this is reported as too small and not
+# classified: below it the 224-pixel network input would be more than 2x upsampled mush.
+MIN_FACE_CROP_PX = 112
+
+
+@dataclass(frozen=True)
+class FaceOptions:
+    """How the face stage runs (edge_runtime.faces)."""
+
+    mode: str = "auto"  # one of FACE_MODES
+    min_score: float = 0.5  # detector score threshold (MediaPipe's own default)
+    min_crop_px: int = MIN_FACE_CROP_PX  # smaller aligned crops: reported as too small
+
+    def __post_init__(self):
+        if self.mode not in FACE_MODES:
+            raise ValueError(f"unknown faces mode {self.mode!r}; one of {', '.join(FACE_MODES)}")
+        if not 0.0 < self.min_score < 1.0:
+            raise ValueError(f"face min_score must be within (0, 1), got {self.min_score}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in an image."""
+
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the upright image's pixels
+    score: float  # face detector score
+    label: str | None  # "fake" or "real"; None when too small to judge
+    fake_probability: float | None
+    too_small: bool = False  # aligned crop under FaceOptions.min_crop_px: not classified
 
 
 @dataclass(frozen=True)
 class Detection:
-    """One classified image."""
+    """One classified image.
+
+    With the face stage, label and fake_probability are those of the most-likely-fake face
+    (None when no face could be judged: no face, or all too small), and `faces` lists every
+    face found. Without it (mode "none") `faces` is None and the whole image was classified.
+    """
 
     path: str
-    label: str  # "fake" or "real"
-    fake_probability: float
+    label: str | None  # "fake", "real", or None (no face to judge)
+    fake_probability: float | None
     model: str
-    latency_ms: float  # decode + preprocess + invoke for this image
+    latency_ms: float  # decode + find faces + align + preprocess + invoke for this image
+    faces: tuple[Face, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["faces"] is not None:
+            d["faces"] = [dict(f, box=list(f["box"])) for f in d["faces"]]
+        return d
 
 
 @dataclass(frozen=True)
