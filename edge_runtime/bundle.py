@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from .fileio import atomic_write_bytes, atomic_write_json, sha256_bytes
 from .types import VARIANTS, BundleInfo, ModelError
 
@@ -80,7 +82,9 @@ def resolve_model(model: str | os.PathLike) -> Path:
     if p.is_dir():
         raise ModelError(f"{text}: is a directory, expected a .tflite file")
     if not p.exists():
-        raise ModelError(f"{text}: no such model file (or variant; variants are {', '.join(VARIANTS)})")
+        raise ModelError(
+            f"{text}: no such model file (or variant; variants are {', '.join(VARIANTS)})"
+        )
     return p
 
 
@@ -125,6 +129,83 @@ def load_bundle(model: str | os.PathLike) -> ModelBundle:
     return ModelBundle(
         path=path, content=content, info=replace(info, sha256=digest), has_metadata=side.is_file()
     )
+
+
+# What a model's output values are, as its bundle declares (BundleInfo.output).
+OUTPUT_SOFTMAX = "softmax"  # one probability per label, labels order (the default)
+OUTPUT_SIGMOID = "sigmoid"  # one value: P(labels[1]) (Keras' binary convention: P(real))
+OUTPUT_LOGITS = "logits"  # raw scores: the runtime applies softmax (sigmoid for one value)
+OUTPUT_KINDS = (OUTPUT_SOFTMAX, OUTPUT_SIGMOID, OUTPUT_LOGITS)
+
+
+def check_output(bundle: ModelBundle, n_values: int) -> str:
+    """Refuse (ModelError, one line) a model whose output is not what its bundle declares;
+    return the declared kind, which to_probabilities then applies.
+
+    The op that computes the output is read from the flatbuffer: "softmax" needs n = len(labels)
+    values from a SOFTMAX, "sigmoid" one value from a LOGISTIC, "logits" anything but those two
+    (declaring logits on probabilities would squash them twice). A model with logits or one
+    sigmoid value is never read as probabilities silently: its bundle has to say so.
+    """
+    from .inspect_model import OP_LOGISTIC, OP_SOFTMAX, output_op
+
+    name, info = str(bundle.path), bundle.info
+    kind, n_labels = info.output, len(info.labels)
+    where = f"its {SIDECAR_SUFFIX}" if bundle.has_metadata else f"a {SIDECAR_SUFFIX} sidecar"
+    if kind not in OUTPUT_KINDS:
+        raise ModelError(
+            f"{name}: bundle metadata declares output {kind!r}; expected one of "
+            + ", ".join(OUTPUT_KINDS)
+        )
+    expected = 1 if kind == OUTPUT_SIGMOID else n_labels
+    if n_values != expected and not (kind == OUTPUT_LOGITS and n_values == 1):
+        hint = (
+            f'; if it is one sigmoid P({info.labels[-1]}), declare "output": "sigmoid" in {where}'
+            if n_values == 1
+            else ""
+        )
+        raise ModelError(
+            f"{name}: model output has {n_values} values; expected {expected} ({kind} over "
+            f"{', '.join(info.labels)}){hint}"
+        )
+    op = output_op(bundle.content)
+    if op is None:  # no flatbuffers module: to_probabilities still range-checks every output
+        return kind
+    if kind == OUTPUT_SOFTMAX and op != OP_SOFTMAX:
+        raise ModelError(
+            f"{name}: model output is not probabilities (it does not end in SOFTMAX); "
+            f'if it gives logits, declare "output": "logits" in {where}'
+        )
+    if kind == OUTPUT_SIGMOID and op != OP_LOGISTIC:
+        raise ModelError(
+            f'{name}: bundle declares "output": "sigmoid" but the model does not end in LOGISTIC'
+        )
+    if kind == OUTPUT_LOGITS and op in (OP_SOFTMAX, OP_LOGISTIC):
+        raise ModelError(
+            f'{name}: bundle declares "output": "logits" but the model already ends in '
+            f"{'SOFTMAX' if op == OP_SOFTMAX else 'LOGISTIC'} (probabilities)"
+        )
+    return kind
+
+
+def to_probabilities(values: np.ndarray, kind: str, name: str) -> np.ndarray:
+    """A model's dequantized output values -> class probabilities in labels order."""
+    y = np.asarray(values, dtype=np.float32).reshape(-1)
+    if kind == OUTPUT_LOGITS:
+        if y.size == 1:
+            kind, y = OUTPUT_SIGMOID, 1.0 / (1.0 + np.exp(-y))
+        else:
+            e = np.exp(y - y.max())
+            return (e / e.sum()).astype(np.float32)
+    if kind == OUTPUT_SIGMOID:
+        y = np.array([1.0 - y[0], y[0]], dtype=np.float32)
+    # A last guard for backends where check_output could not read the graph.
+    if not (np.all(y >= -0.01) and np.all(y <= 1.01)):
+        raise ModelError(
+            f"{name}: model output {np.round(y, 3).tolist()} is not probabilities; "
+            f'if it gives logits, declare "output": "logits" in its {SIDECAR_SUFFIX}'
+        )
+    return y
 
 
 def save_bundle(content: bytes, info: BundleInfo, tflite_path: str | os.PathLike) -> ModelBundle:

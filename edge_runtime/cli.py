@@ -127,6 +127,22 @@ def detect_parser() -> ArgumentParser:
         "[default: the model bundle's threshold]",
     )
     p.add_argument(
+        "--faces",
+        choices=("auto", "all", "largest", "none"),
+        default="auto",
+        help="auto/all: find every face in the photo, align it and classify it (one row per "
+        "face; the image's verdict is its most-likely-fake face; no face -> 'no face'); "
+        "largest: only the largest face; none: classify the whole image as one face crop "
+        "(for inputs that are already aligned crops)  [default: auto]",
+    )
+    p.add_argument(
+        "--annotate",
+        metavar="DIR",
+        default=None,
+        help="also write a copy of each input to DIR/<name>.faces.jpg with every face boxed, "
+        "coloured by verdict, P(fake) beside it (never over an input)",
+    )
+    p.add_argument(
         "-r",
         "--recursive",
         action="store_true",
@@ -237,10 +253,24 @@ class _Output:
             self._emit(json.dumps(detection.to_dict(), ensure_ascii=False))
             return
         self._header()
+        if detection.faces is None:  # --faces none: the whole image was classified
+            self._emit(
+                f"{detection.label:<5}  {detection.fake_probability:>7.3f}  "
+                f"{detection.latency_ms:>8.1f}  {detection.path}"
+            )
+            return
+        n = len(detection.faces)
+        label = detection.label or ("no face" if not n else "too small")
+        p_fake = "-" if detection.fake_probability is None else f"{detection.fake_probability:.3f}"
+        count = f"  ({n} faces)" if n > 1 else ""
         self._emit(
-            f"{detection.label:<5}  {detection.fake_probability:>7.3f}  "
-            f"{detection.latency_ms:>8.1f}  {detection.path}"
+            f"{label:<5}  {p_fake:>7}  {detection.latency_ms:>8.1f}  {detection.path}{count}"
         )
+        if n > 1 or any(f.too_small for f in detection.faces):
+            for i, f in enumerate(detection.faces, start=1):
+                verdict = "too small" if f.too_small else f"{f.label} {f.fake_probability:.3f}"
+                box = f"{f.box[0]},{f.box[1]}-{f.box[2]},{f.box[3]}"
+                self._emit(f"  face {i}: {verdict} at {box} (detector score {f.score:.2f})")
 
     def error(self, failure) -> None:
         if self.json_lines:
@@ -281,10 +311,31 @@ def _read_stdin():
     return EncodedImage(data=data, name=STDIN_ARG)
 
 
+def _assumed_bundle_line(detector, threshold_given: bool) -> str:
+    """The one warning for a .tflite without its sidecar: what was assumed in its place."""
+    from .bundle import sidecar_path
+
+    spec = detector.spec
+    crop = f"centre crop {spec.crop_fraction:g}" if spec.crop == "center" else "no crop"
+    threshold = f"threshold {detector.threshold:g}" + (
+        " (--threshold)" if threshold_given else " (the default)"
+    )
+    labels = ", ".join(f"{i}={name}" for i, name in enumerate(detector.labels))
+    return (
+        f"{PROG}: warning: {detector.bundle.path} has no {sidecar_path(detector.bundle.path).name}; "
+        f"assumed {spec.height}x{spec.width} input, {crop}, {spec.resize} resize, "
+        f"(pixel - {spec.mean:g}) / {spec.std:g}, labels {labels}, {threshold}: "
+        "results may differ from the model's own bundle"
+    )
+
+
 def run_detect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .annotate import write_annotated
     from .detector import Detector
     from .inputs import expand_inputs
-    from .types import DetectionError, DetectorOptions, EdgeDetectError
+    from .types import DetectionError, DetectorOptions, EdgeDetectError, FaceOptions
 
     n_threads = args.threads or _default_threads()
     try:
@@ -295,11 +346,14 @@ def run_detect(args: argparse.Namespace) -> int:
                 threshold=args.threshold,
                 backend=args.backend,
                 workers=args.workers,
+                faces=FaceOptions(mode=args.faces),
             )
         )
     except (EdgeDetectError, ValueError) as e:  # ValueError: a value the interpreter refuses
         usage_error(PROG, str(e))
 
+    if not detector.bundle.has_metadata:
+        log.warning(_assumed_bundle_line(detector, threshold_given=args.threshold is not None))
     expanded = expand_inputs(args.images, recursive=args.recursive)
     total = len(expanded.items)
     if args.verbose:
@@ -328,6 +382,13 @@ def run_detect(args: argparse.Namespace) -> int:
     bar = _Progress(total, bool(show_progress))
     out = _Output(args.json_lines, bar)
     counts = {"fake": 0, "real": 0, "failed": 0}
+    if args.annotate:
+        try:
+            Path(args.annotate).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            usage_error(
+                PROG, f"--annotate {args.annotate}: cannot create folder ({e.strerror or e})"
+            )
 
     def sources():
         for item in expanded.items:
@@ -346,15 +407,23 @@ def run_detect(args: argparse.Namespace) -> int:
             counts["failed"] += 1
             out.error(result)
         else:
-            counts[result.label] = counts.get(result.label, 0) + 1
+            # label None: no face (or only faces too small to judge): a result, not a failure
+            counts[result.label or "no face"] = counts.get(result.label or "no face", 0) + 1
             out.result(result)
+            if args.annotate and result.faces is not None and result.path != STDIN_ARG:
+                try:
+                    write_annotated(result.path, result, args.annotate)
+                except (EdgeDetectError, OSError) as e:
+                    counts["failed"] += 1
+                    log.error(f"{PROG}: {result.path}: cannot annotate ({e})")
         bar.update(done)
     bar.clear()
 
     if args.verbose or (not args.json_lines and total > 1):
         log.info(
             f"{total} inputs: {counts['fake']} fake, {counts['real']} real, "
-            f"{counts['failed']} failed"
+            + (f"{counts['no face']} no face, " if counts.get("no face") else "")
+            + f"{counts['failed']} failed"
         )
     return EXIT_INPUT_FAILED if counts["failed"] else EXIT_OK
 

@@ -142,3 +142,70 @@ def read_model_facts(content: bytes, name: str = "<model>") -> dict[str, Any]:
         raise
     except Exception as e:  # noqa: BLE001
         raise ModelError(f"{name}: malformed TFLite flatbuffer ({type(e).__name__}: {e})") from None
+
+
+# Builtin op codes (schema.fbs BuiltinOperator; tests check them against the generated schema).
+OP_LOGISTIC, OP_SOFTMAX = 14, 25
+# Ops that only change an output's type or shape, not what its values mean.
+_PASS_THROUGH_OPS = {6: "DEQUANTIZE", 22: "RESHAPE", 43: "SQUEEZE", 53: "CAST", 114: "QUANTIZE"}
+
+
+def output_op(content: bytes) -> int | None:
+    """Builtin code of the op that computes subgraph 0's first output, seen through ops that only
+    change type or shape (e.g. SOFTMAX behind a DEQUANTIZE); -1 when no op produces it.
+
+    Read with the bare `flatbuffers` runtime rather than the generated schema, whose import costs
+    about 8 ms of every cold start. None when flatbuffers is not installed (a tflite_runtime-only
+    install) or the file cannot be walked; callers then skip the check.
+    """
+    try:
+        from flatbuffers import encode, number_types
+        from flatbuffers.table import Table
+    except ImportError:
+        return None
+    u32, i32, i8 = number_types.UOffsetTFlags, number_types.Int32Flags, number_types.Int8Flags
+
+    def field(tab: Table, slot: int) -> int:
+        return tab.Offset(4 + 2 * slot)
+
+    def table_vector(tab: Table, slot: int) -> list[Table]:
+        o = field(tab, slot)
+        if not o:
+            return []
+        start = tab.Vector(o)
+        return [Table(tab.Bytes, tab.Indirect(start + 4 * j)) for j in range(tab.VectorLen(o))]
+
+    def int_vector(tab: Table, slot: int) -> list[int]:
+        o = field(tab, slot)
+        if not o:
+            return []
+        start = tab.Vector(o)
+        return [int(tab.Get(i32, start + 4 * j)) for j in range(tab.VectorLen(o))]
+
+    def scalar(tab: Table, slot: int, flags) -> int:
+        o = field(tab, slot)
+        return int(tab.Get(flags, o + tab.Pos)) if o else 0
+
+    try:
+        model = Table(content, encode.Get(u32.packer_type, content, 0))
+        codes = [
+            # Codes above 127 live in builtin_code (slot 3); older files fill only slot 0.
+            max(scalar(oc, 0, i8), scalar(oc, 3, i32))
+            for oc in table_vector(model, 1)  # Model.operator_codes
+        ]
+        subgraph = table_vector(model, 2)[0]  # Model.subgraphs
+        produced_by = {}
+        for op in table_vector(subgraph, 3):  # SubGraph.operators
+            for t in int_vector(op, 2):  # Operator.outputs
+                produced_by[t] = (codes[scalar(op, 0, u32)], int_vector(op, 1))
+        tensor = int_vector(subgraph, 2)[0]  # SubGraph.outputs
+        for _ in range(len(produced_by) + 1):
+            if tensor not in produced_by:
+                return -1
+            code, inputs = produced_by[tensor]
+            if code not in _PASS_THROUGH_OPS or not inputs:
+                return code
+            tensor = inputs[0]
+    except Exception:  # noqa: BLE001 - the interpreter has already accepted the file
+        return None
+    return None

@@ -38,11 +38,38 @@ def sample_images(split: str = "test", label: str = "real", n: int = 4) -> list[
     return sorted((FACES / split / label).glob("*.jpg"))[:n]
 
 
+def _copy_fixtures(names, out_dir: Path) -> dict[str, Path]:
+    """Committed tiny fixtures (tests/fixtures/tiny) copied with their sidecars, so no test can
+    change the committed files."""
+    import shutil
+
+    from edge_runtime.bundle import sidecar_path
+    from tests.tiny_models import fixture_paths
+
+    paths = {}
+    for name in names:
+        src = fixture_paths()[name]
+        paths[name] = Path(shutil.copy(src, out_dir / src.name))
+        shutil.copy(sidecar_path(src), sidecar_path(paths[name]))
+    return paths
+
+
 @pytest.fixture(scope="session")
 def tiny_bundles(tmp_path_factory) -> dict[str, Path]:
-    """The four variants of a tiny real Keras classifier, as bundles edge_runtime loads."""
-    if not have_tensorflow():
-        pytest.skip("needs TensorFlow to build the tiny test models (pip install '.[train]')")
-    from tests.tiny_models import write_tiny_bundles
+    """The four variants of a tiny real Keras classifier, as bundles edge_runtime loads.
 
-    return write_tiny_bundles(tmp_path_factory.mktemp("tiny_bundles"))
+    Committed in tests/fixtures/tiny (made by tests/tiny_models.py; a test checks they are
+    current), so runtime-only installs run every test that uses them, no TensorFlow needed.
+    """
+    from edge_runtime.types import VARIANTS
+
+    return _copy_fixtures(VARIANTS, tmp_path_factory.mktemp("tiny_bundles"))
+
+
+@pytest.fixture(scope="session")
+def tiny_output_models(tmp_path_factory) -> dict[str, Path]:
+    """The tiny classifier with other output kinds, each declared in its sidecar: "logits" (two
+    raw scores, no softmax) and "sigmoid" (one value, P(real))."""
+    from tests.tiny_models import EXTRA_FIXTURES
+
+    return _copy_fixtures(EXTRA_FIXTURES, tmp_path_factory.mktemp("tiny_output_models"))

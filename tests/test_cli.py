@@ -415,3 +415,25 @@ def test_default_model_needs_no_flag(tmp_path):
     report = json.loads(run_cli("info", "--json").stdout)
     assert report["loads"] and report["bundle"]["variant"] == "int8"
     assert report["facts"]["inputs"][0]["dtype"] in ("int8", "uint8")
+
+
+def test_plain_tflite_says_once_what_it_assumed(tiny_bundles, tmp_path):
+    plain = tmp_path / "plain.tflite"
+    shutil.copy(tiny_bundles["fp32"], plain)
+    images = [VALID_CASES[c](tmp_path) for c in ("bmp", "tiff")]
+    result = run_cli(*images, "-m", plain, "--json")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    for needle in (
+        str(plain),
+        "plain.bundle.json",
+        "32x32 input",
+        "no crop",
+        "(pixel - 127.5) / 127.5",
+        "threshold 0.5 (the default)",
+        "may differ",
+    ):
+        assert needle in warnings[0], needle
+    with_sidecar = run_cli(*images, "-m", tiny_bundles["fp32"], "--json")
+    assert "warning" not in with_sidecar.stderr
