@@ -1,0 +1,69 @@
+"""`--annotate DIR`: a copy of an input with each face boxed, coloured by verdict, P(fake) beside it.
+
+Pillow only. The copy is written atomically under a new name in DIR and never over an input.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .fileio import atomic_write_bytes
+from .preprocess import ImageSource, load_image
+from .types import Detection, EdgeDetectError
+
+COLOURS = {"fake": (230, 40, 40), "real": (40, 200, 60), None: (160, 160, 160)}
+SUFFIX = ".faces.jpg"
+
+
+def annotated_path(source_name: str, out_dir: str | os.PathLike) -> Path:
+    stem = Path(source_name).stem if source_name not in ("-", "") else "stdin"
+    return Path(out_dir) / f"{stem}{SUFFIX}"
+
+
+def draw_faces(img: Image.Image, detection: Detection) -> Image.Image:
+    """Boxes and labels drawn on a copy of the (upright, full-size) image."""
+    img = img.copy()
+    draw = ImageDraw.Draw(img)
+    width = max(2, round(max(img.size) / 400))
+    font_size = max(12, round(max(img.size) / 60))
+    try:
+        font = ImageFont.load_default(size=font_size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        font = ImageFont.load_default()
+    for face in detection.faces or ():
+        colour = COLOURS.get(face.label, COLOURS[None])
+        draw.rectangle(face.box, outline=colour, width=width)
+        if face.too_small:
+            text = "too small"
+        else:
+            text = f"{face.label} {face.fake_probability:.2f}"
+        x, y = face.box[0], max(0, face.box[1] - font_size - 2 * width)
+        bbox = draw.textbbox((x, y), text, font=font)
+        draw.rectangle(bbox, fill=(0, 0, 0))
+        draw.text((x, y), text, fill=colour, font=font)
+    if not detection.faces:
+        draw.text((width, width), "no face", fill=COLOURS[None], font=font)
+    return img
+
+
+def write_annotated(source: ImageSource, detection: Detection, out_dir: str | os.PathLike) -> Path:
+    """Draw `detection` on `source` and write it to out_dir/<stem>.faces.jpg (atomically).
+
+    Raises EdgeDetectError when the target would be an input file itself.
+    """
+    target = annotated_path(detection.path, out_dir)
+    if isinstance(source, (str, os.PathLike)) and target.resolve() == Path(source).resolve():
+        raise EdgeDetectError(
+            f"{detection.path}: --annotate would overwrite the input; pick another folder"
+        )
+    img = load_image(source)
+    buf = io.BytesIO()
+    draw_faces(img, detection).save(buf, format="JPEG", quality=90)
+    return atomic_write_bytes(target, buf.getvalue())
+
+
+__all__ = ["annotated_path", "draw_faces", "write_annotated"]
