@@ -1,8 +1,10 @@
-"""android_demo_assets: TFLite Support metadata written into the .tflite and read back.
+"""android_demo_assets: client-input models with TFLite Support metadata, packed labels.txt and
+bundle.json, runtime sidecars, verified against their source bundles.
 
-Read back twice: with convert/tflite_metadata.py's own flatbuffer reader (always), and with
-tflite-support's MetadataDisplayer (independent; needs a separate Python with tflite-support,
-see android_demo_assets/README.md: EDGE_DETECT_METADATA_PYTHON or .venv-metadata/bin/python).
+The metadata is read back twice: with convert/tflite_metadata.py's own flatbuffer reader
+(always), and with tflite-support's MetadataDisplayer (independent; needs a separate Python with
+tflite-support, see android_demo_assets/README.md: EDGE_DETECT_METADATA_PYTHON or
+.venv-metadata/bin/python).
 """
 
 from __future__ import annotations
@@ -11,30 +13,66 @@ import json
 import os
 import subprocess
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from edge_runtime.types import LABELS
-from tests.conftest import REPO
+from edge_runtime.bundle import load_bundle, save_bundle, sidecar_path
+from edge_runtime.types import LABELS, PreprocessSpec
+from tests.conftest import REPO, requires_shared_data, sample_images
 
 ASSETS = REPO / "android_demo_assets"
+# The tiny models as if trained with the shipped model's 0.875 centre crop: the client input is
+# 37x37 with the network's 32x32 at offset 2.
+CROPPED = PreprocessSpec(height=32, width=32, crop="center", crop_fraction=0.875)
+CLIENT = 37
 
 
 @pytest.fixture(scope="module")
-def assets(tiny_bundles, tmp_path_factory) -> Path:
+def cropped_bundles(tiny_bundles, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("cropped")
+    paths = {}
+    for variant in ("int8", "fp32"):
+        b = load_bundle(tiny_bundles[variant])
+        info = replace(b.info, preprocess=CROPPED, threshold=0.625)
+        paths[variant] = save_bundle(b.content, info, out / f"tiny_{variant}.tflite").path
+    return paths
+
+
+@pytest.fixture(scope="module")
+def labelled_images(tmp_path_factory) -> Path:
+    """A labelled folder of images at the client input size (where the asset must be exact)."""
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(3)
+    for label in LABELS:
+        (root / label).mkdir()
+        for i in range(3):
+            pixels = rng.integers(0, 256, (CLIENT, CLIENT, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def assets(cropped_bundles, labelled_images, tmp_path_factory) -> Path:
     from convert.android_assets import AssetOptions, build_assets
 
     out = tmp_path_factory.mktemp("android")
     build_assets(
-        str(tiny_bundles["int8"]), str(tiny_bundles["fp32"]), out, AssetOptions(version="9.8.7")
+        str(cropped_bundles["int8"]),
+        str(cropped_bundles["fp32"]),
+        out,
+        AssetOptions(version="9.8.7"),
+        verify_dir=labelled_images,
+        threads=1,
     )
     return out
 
 
-def test_metadata_reads_back(assets, tiny_bundles):
-    from convert.android_assets import ASSET_NAMES, DEFAULT_AUTHOR, DEFAULT_LICENSE
+def test_metadata_reads_back(assets, cropped_bundles):
+    from convert.android_assets import ASSET_NAMES, BUNDLE_FILE, DEFAULT_AUTHOR, DEFAULT_LICENSE
     from convert.tflite_metadata import (
         ASSOCIATED_FILE_TENSOR_AXIS_LABELS,
         read_associated_files,
@@ -47,51 +85,113 @@ def test_metadata_reads_back(assets, tiny_bundles):
         variant = "int8" if kind == "int8" else "fp32"
         assert md["name"] == f"edge-detect deepfake face classifier ({variant})"
         assert md["version"] == "9.8.7" and md["author"] == DEFAULT_AUTHOR
-        assert md["license"] == DEFAULT_LICENSE and "fake" in md["description"]
+        assert md["license"] == DEFAULT_LICENSE and "P(fake) >= 0.625" in md["description"]
         assert md["min_parser_version"] == "1.0.0"
         (inp,) = md["subgraphs"][0]["inputs"]
         (out,) = md["subgraphs"][0]["outputs"]
         assert inp["name"] == "image" and inp["content_type"] == "ImageProperties"
-        assert inp["image"] == {"color_space": "RGB", "width": 32, "height": 32}
-        assert inp["process_units"] == [
-            {"normalization": {"mean": [127.5] * 3, "std": [127.5] * 3}}
-        ]
-        assert inp["stats"] == {"max": [1.0] * 3, "min": [-1.0] * 3}
+        assert inp["image"] == {"color_space": "RGB", "width": CLIENT, "height": CLIENT}
+        # Raw pixels in: the normalisation a client applies is the identity.
+        assert inp["process_units"] == [{"normalization": {"mean": [0.0] * 3, "std": [1.0] * 3}}]
+        assert inp["stats"] == {"max": [255.0] * 3, "min": [0.0] * 3}
+        assert "crops its centre 32x32 (0.875" in inp["description"]
         assert out["name"] == "probabilities" and out["content_type"] == "FeatureProperties"
         assert out["associated_files"][0]["name"] == "labels.txt"
         assert out["associated_files"][0]["type"] == ASSOCIATED_FILE_TENSOR_AXIS_LABELS
-        # The labels file is packed into the model as an uncompressed zip entry.
-        assert read_associated_files(content) == {"labels.txt": b"fake\nreal\n"}
+        assert [f["name"] for f in md["associated_files"]] == [BUNDLE_FILE]
+        packed = read_associated_files(content)
+        assert set(packed) == {"labels.txt", BUNDLE_FILE}
+        assert packed["labels.txt"] == b"fake\nreal\n"
         with zipfile.ZipFile(assets / name) as z:
-            assert [i.compress_type for i in z.infolist()] == [zipfile.ZIP_STORED]
+            assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
         dump = json.loads((assets / (Path(name).stem + ".metadata.json")).read_text())
         assert dump == md
     assert (assets / "labels.txt").read_text() == "".join(f"{label}\n" for label in LABELS)
+
+
+def test_packed_bundle_sidecar_and_provenance_agree(assets, cropped_bundles):
+    """bundle.json inside the model = its sidecar (minus the file's own sha256) = assets.json."""
+    from convert.android_assets import ASSET_NAMES, BUNDLE_FILE
+    from convert.tflite_metadata import read_associated_files
+    from edge_runtime.fileio import sha256_bytes
+
     provenance = json.loads((assets / "assets.json").read_text())
-    assert provenance["int8"]["source_bundle"] == str(tiny_bundles["int8"])
+    for kind, name in ASSET_NAMES.items():
+        content = (assets / name).read_bytes()
+        sidecar = json.loads(sidecar_path(assets / name).read_text())
+        packed = json.loads(read_associated_files(content)[BUNDLE_FILE])
+        assert sidecar.pop("sha256") == sha256_bytes(content) == provenance[kind]["sha256"]
+        assert packed == sidecar
+        assert packed["threshold"] == 0.625 == provenance[kind]["threshold"]
+        spec = packed["preprocess"]
+        assert (spec["height"], spec["crop"], spec["crop_fraction"]) == (CLIENT, "center", 1.0)
+        assert (spec["mean"], spec["std"]) == (0.0, 1.0)
+        assert packed["extra"]["source_preprocess"] == CROPPED.to_dict()
+        source = load_bundle(cropped_bundles["int8" if kind == "int8" else "fp32"])
+        assert provenance[kind]["source_sha256"] == source.info.sha256
+        checks = provenance[kind]["verification"]
+        for check in (checks[f"generated_{CLIENT}x{CLIENT}"], checks["images"]):
+            assert check["label_agreement"] == 1.0 and check["max_abs_dp"] == 0.0
+        assert checks["images"]["images"] == 6
 
 
-def test_metadata_model_runs_like_the_bundle(assets, tiny_bundles):
-    """The metadata-carrying file still loads in edge_runtime and gives the same output."""
+def test_assets_run_in_the_runtime_like_their_bundles(assets, cropped_bundles):
+    """edge-detect -m ASSET (sidecar beside it) gives the source bundle's answers."""
     from convert.android_assets import ASSET_NAMES
     from edge_runtime import Detector, DetectorOptions
-    from edge_runtime.inspect_model import read_model_facts
 
-    x = np.random.default_rng(0).uniform(-1, 1, (32, 32, 3)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (CLIENT, CLIENT, 3), dtype=np.uint8) for _ in range(3)]
     for kind, variant in (("int8", "int8"), ("float", "fp32")):
-        with_md = Detector(DetectorOptions(model=str(assets / ASSET_NAMES[kind]), num_threads=1))
-        plain = Detector(DetectorOptions(model=str(tiny_bundles[variant]), num_threads=1))
-        np.testing.assert_array_equal(with_md.invoke(x), plain.invoke(x))
-        facts = read_model_facts((assets / ASSET_NAMES[kind]).read_bytes())
-        assert "TFLITE_METADATA" in facts["metadata_names"]
-        assert facts["min_runtime_version"] == plain.bundle.info.extra.get(
-            "min_runtime_version", facts["min_runtime_version"]
+        asset = Detector(DetectorOptions(model=str(assets / ASSET_NAMES[kind]), num_threads=1))
+        plain = Detector(DetectorOptions(model=str(cropped_bundles[variant]), num_threads=1))
+        assert asset.input_dtype == np.uint8 and asset.threshold == plain.threshold
+        for img in images:
+            assert asset.detect(img).fake_probability == plain.detect(img).fake_probability
+
+
+def test_mismatch_writes_nothing(cropped_bundles, labelled_images, tmp_path):
+    from convert.android_assets import AssetMismatch, AssetOptions, build_assets
+
+    out = tmp_path / "out"
+    with pytest.raises(AssetMismatch, match="agrees with its source on 100.0%"):
+        build_assets(
+            str(cropped_bundles["int8"]),
+            str(cropped_bundles["fp32"]),
+            out,
+            AssetOptions(),
+            verify_dir=labelled_images,
+            threads=1,
+            min_agreement=1.01,  # impossible: stands for a broken edit
         )
+    assert not out.exists()
+
+
+def test_cli_writes_the_assets(cropped_bundles, tmp_path, capsys):
+    from convert.android_assets import main
+
+    code = main(
+        [
+            "--int8", str(cropped_bundles["int8"]),
+            "--float", str(cropped_bundles["fp32"]),
+            "--out", str(tmp_path),
+            "--verify-dir", "none",
+            "--threads", "1",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    written = json.loads(capsys.readouterr().out)
+    assert [Path(p).name for p in written] == [
+        "edge_detect_int8.tflite",
+        "edge_detect_fp32.tflite",
+        "labels.txt",
+        "assets.json",
+    ]
+    assert sidecar_path(tmp_path / "edge_detect_int8.tflite").is_file()
 
 
 def test_populating_twice_gives_the_same_bytes(tiny_bundles):
     from convert.tflite_metadata import ClassifierMetadata, build_metadata, populate
-    from edge_runtime.types import PreprocessSpec
 
     md = build_metadata(
         ClassifierMetadata("n", "d", "1", "a", "l", PreprocessSpec(height=32, width=32))
@@ -127,7 +227,8 @@ from tflite_support import metadata
 d = metadata.MetadataDisplayer.with_model_file(sys.argv[1])
 print(json.dumps({"json": json.loads(d.get_metadata_json()),
                   "files": d.get_packed_associated_file_list(),
-                  "labels": d.get_associated_file_buffer("labels.txt").decode()}))
+                  "labels": d.get_associated_file_buffer("labels.txt").decode(),
+                  "bundle": json.loads(d.get_associated_file_buffer("bundle.json"))}))
 """
 
 
@@ -152,12 +253,13 @@ def test_tflite_support_reads_our_metadata(assets):
         md = shown["json"]
         assert md["name"].startswith("edge-detect deepfake face classifier")
         assert md["version"] == "9.8.7"
+        assert [f["name"] for f in md["associated_files"]] == ["bundle.json"]
         sub = md["subgraph_metadata"][0]
         inp = sub["input_tensor_metadata"][0]
         assert inp["content"]["content_properties_type"] == "ImageProperties"
         assert inp["content"]["content_properties"]["color_space"] == "RGB"
         assert inp["process_units"][0]["options_type"] == "NormalizationOptions"
-        assert inp["process_units"][0]["options"] == {"mean": [127.5] * 3, "std": [127.5] * 3}
+        assert inp["process_units"][0]["options"] == {"mean": [0.0] * 3, "std": [1.0] * 3}
         out = sub["output_tensor_metadata"][0]
         assert out["associated_files"] == [
             {
@@ -166,15 +268,65 @@ def test_tflite_support_reads_our_metadata(assets):
                 "type": "TENSOR_AXIS_LABELS",
             }
         ]
-        assert shown["files"] == ["labels.txt"] and shown["labels"] == "fake\nreal\n"
+        assert sorted(shown["files"]) == ["bundle.json", "labels.txt"]
+        assert shown["labels"] == "fake\nreal\n"
+        assert shown["bundle"]["threshold"] == 0.625
 
 
-def test_checked_in_assets_are_consistent():
-    """The committed labels.txt follows LABELS; committed models (if any) carry metadata."""
+# ------------------------------------------------------------------ the committed assets
+
+
+def _committed():
+    from convert.android_assets import ASSET_NAMES
+
+    provenance = json.loads((ASSETS / "assets.json").read_text())
+    return {kind: (ASSETS / name, provenance[kind]) for kind, name in ASSET_NAMES.items()}
+
+
+def test_committed_assets_are_current_and_consistent():
+    """Sidecar, packed bundle.json, metadata dump and assets.json agree with each model file,
+    and assets.json names the bundles that ship now (regenerate: android_demo_assets/README.md)."""
+    from convert.android_assets import BUNDLE_FILE
     from convert.tflite_metadata import read_associated_files, read_metadata
+    from edge_runtime.fileio import sha256_bytes
 
     assert (ASSETS / "labels.txt").read_text() == "fake\nreal\n"
-    for model in sorted(ASSETS.glob("*.tflite")):
-        content = model.read_bytes()
-        assert read_metadata(content)["subgraphs"][0]["inputs"][0]["name"] == "image"
-        assert read_associated_files(content)["labels.txt"] == b"fake\nreal\n"
+    for path, prov in _committed().values():
+        content = path.read_bytes()
+        sidecar = json.loads(sidecar_path(path).read_text())
+        assert sidecar.pop("sha256") == sha256_bytes(content) == prov["sha256"]
+        packed = read_associated_files(content)
+        assert packed["labels.txt"] == b"fake\nreal\n"
+        assert json.loads(packed[BUNDLE_FILE]) == sidecar
+        assert json.loads(
+            path.with_name(path.stem + ".metadata.json").read_text()
+        ) == read_metadata(content)
+        source = load_bundle(REPO / prov["source_bundle"])
+        assert source.info.sha256 == prov["source_sha256"], f"{path.name} is stale"
+        assert sidecar["threshold"] == source.info.threshold
+
+
+def test_committed_assets_give_the_bundle_answers_at_256():
+    """Images of the client input size: the asset and its source bundle agree exactly."""
+    from edge_runtime import Detector, DetectorOptions
+
+    rng = np.random.default_rng(0)
+    for path, prov in _committed().values():
+        asset = Detector(DetectorOptions(model=str(path), num_threads=1))
+        source = Detector(DetectorOptions(model=str(REPO / prov["source_bundle"]), num_threads=1))
+        size = asset.spec.height
+        for _ in range(2):
+            img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            assert asset.detect(img).fake_probability == source.detect(img).fake_probability
+
+
+@requires_shared_data
+def test_committed_assets_give_the_bundle_answers_on_test_faces():
+    from edge_runtime import Detector, DetectorOptions
+
+    faces = sample_images("test", "real", 3) + sample_images("test", "fake", 3)
+    for path, prov in _committed().values():
+        asset = Detector(DetectorOptions(model=str(path), num_threads=1))
+        source = Detector(DetectorOptions(model=str(REPO / prov["source_bundle"]), num_threads=1))
+        for face in faces:
+            assert asset.detect(face).fake_probability == source.detect(face).fake_probability
