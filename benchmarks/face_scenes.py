@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
+from edge_runtime.evaluation import shared_data_dir
+
+DATA = shared_data_dir()
 
 # Mean short-range box of a face in an FFHQ-aligned crop, as fractions of the crop side
 # (x0, y0, x1, y1); measured by `--fit` on 300 faces140k_sample/train crops (std 0.03-0.06).

@@ -1,4 +1,4 @@
-"""`--annotate DIR`: a copy of an input with each face boxed, coloured by verdict, P(fake) beside it.
+"""`--annotate DIR`: a copy of an input with each face boxed, coloured by verdict, P(fake) beside.
 
 Pillow only. The copy is written atomically under a new name in DIR and never over an input.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -50,16 +51,22 @@ def draw_faces(img: Image.Image, detection: Detection) -> Image.Image:
     return img
 
 
-def write_annotated(source: ImageSource, detection: Detection, out_dir: str | os.PathLike) -> Path:
+def write_annotated(
+    source: ImageSource,
+    detection: Detection,
+    out_dir: str | os.PathLike,
+    inputs: Collection[Path] = (),
+) -> Path:
     """Draw `detection` on `source` and write it to out_dir/<stem>.faces.jpg (atomically).
 
-    Raises EdgeDetectError when the target would be an input file itself.
+    Raises EdgeDetectError when the target is the source or one of `inputs` (resolved paths).
     """
-    target = annotated_path(detection.path, out_dir)
-    if isinstance(source, (str, os.PathLike)) and target.resolve() == Path(source).resolve():
-        raise EdgeDetectError(
-            f"{detection.path}: --annotate would overwrite the input; pick another folder"
-        )
+    target = annotated_path(detection.path, out_dir).resolve()
+    protected = set(inputs)
+    if isinstance(source, (str, os.PathLike)):
+        protected.add(Path(source).resolve())
+    if target in protected:
+        raise EdgeDetectError(f"{target} is an input: --annotate would overwrite it")
     img = load_image(source)
     buf = io.BytesIO()
     draw_faces(img, detection).save(buf, format="JPEG", quality=90)

@@ -389,6 +389,8 @@ def run_detect(args: argparse.Namespace) -> int:
             usage_error(
                 PROG, f"--annotate {args.annotate}: cannot create folder ({e.strerror or e})"
             )
+        # Never write an annotated copy over any input of this run.
+        protected = {Path(i).resolve() for i in expanded.items if i != STDIN_ARG}
 
     def sources():
         for item in expanded.items:
@@ -412,7 +414,7 @@ def run_detect(args: argparse.Namespace) -> int:
             out.result(result)
             if args.annotate and result.faces is not None and result.path != STDIN_ARG:
                 try:
-                    write_annotated(result.path, result, args.annotate)
+                    write_annotated(result.path, result, args.annotate, protected)
                 except (EdgeDetectError, OSError) as e:
                     counts["failed"] += 1
                     log.error(f"{PROG}: {result.path}: cannot annotate ({e})")
