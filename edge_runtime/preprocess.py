@@ -6,8 +6,11 @@ trained on and the tensors it sees on a device come from the same code.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +35,17 @@ class EncodedImage:
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray | EncodedImage
 
-# Refuse images above this many pixels before decoding them (a decompression bomb is a tiny
-# file that declares a huge canvas). 64 MP covers any phone photo.
-MAX_PIXELS = 64_000_000
+# The decompression-bomb rule (check_decode_size): refuse an image whose decode would take more
+# than this much memory, judged from its header at the size it will really be decoded at: a JPEG
+# after draft scaling (a 108 MP phone photo decodes at 1/8 scale), anything else at full size.
+# A bomb is a tiny file that declares a huge canvas; this bound keeps a Pi with 1-2 GB safe.
+MAX_DECODE_BYTES = 256 * 2**20
+DECODED_BYTES_PER_PIXEL = 4  # Pillow holds an RGB, RGBA or CMYK pixel in 32 bits
+MAX_PIXELS = MAX_DECODE_BYTES // DECODED_BYTES_PER_PIXEL  # the same bound in pixels (67.1 MP)
+# And whatever the decode size, no header may declare more than this: past any camera (phones
+# reach 200 MP, multi-shot backs 400 MP), so only a forged header (65000x65000) claims more.
+MAX_DECLARED_PIXELS = 1_000_000_000
+JPEG_MAGIC = b"\xff\xd8\xff"
 # Smaller than this on either side cannot hold a face the model could judge.
 MIN_SIDE = 32
 # img.info key holding the (width, height) a draft-decoded JPEG has in the file.
@@ -61,38 +72,86 @@ def describe(source: ImageSource) -> str:
 
 
 def _open_file(path: str, min_draft: tuple[int, int] | None) -> Image.Image:
-    p = Path(path)
-    if p.is_symlink() and not p.exists():
-        raise ImageError(f"{path}: dangling symbolic link")
-    if not p.exists():
-        raise ImageError(f"{path}: no such file")
-    if p.is_dir():
-        raise ImageError(f"{path}: is a directory")
-    if not os.access(p, os.R_OK):
-        raise ImageError(f"{path}: permission denied")
     try:
-        size = p.stat().st_size
+        st = os.stat(path)
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ImageError(f"{path}: symbolic link loop") from None
+        if isinstance(e, (FileNotFoundError, NotADirectoryError)):
+            reason = "dangling symbolic link" if os.path.islink(path) else "no such file"
+            raise ImageError(f"{path}: {reason}") from None
+        if isinstance(e, PermissionError):
+            raise ImageError(f"{path}: permission denied") from None
         raise ImageError(f"{path}: cannot stat ({e.strerror or e})") from None
-    if size == 0:
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{path}: is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or a device (/dev/zero) would block or never end; `-` is how to pipe an image.
+        raise ImageError(f"{path}: not a regular file ({_file_kind(st.st_mode)})")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"{path}: permission denied")
+    if st.st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
-    return _decode(p, path, min_draft)
+    return _decode(Path(path), path, min_draft)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "not a file")
+
+
+def check_decode_size(
+    size: tuple[int, int], path: str, full_size: tuple[int, int] | None = None
+) -> None:
+    """The decompression-bomb rule: refuse (ImageError) an image whose decode at `size` pixels
+    would take more than MAX_DECODE_BYTES, or whose header declares more than
+    MAX_DECLARED_PIXELS. `size` is what will really be decoded (a JPEG's draft size);
+    `full_size`, when different, is the size its header declares."""
+    w, h = size
+    full_w, full_h = full_size or size
+    bomb = "(refused as a possible decompression bomb)"
+    if full_w * full_h > MAX_DECLARED_PIXELS:
+        raise ImageError(
+            f"{path}: image of {full_w}x{full_h} pixels declares more than the "
+            f"{MAX_DECLARED_PIXELS:,}-pixel limit {bomb}"
+        )
+    needed = w * h * DECODED_BYTES_PER_PIXEL
+    if needed > MAX_DECODE_BYTES:
+        at = f" at {w}x{h}" if (full_w, full_h) != (w, h) else ""
+        raise ImageError(
+            f"{path}: image of {full_w}x{full_h} pixels would take {needed / 2**20:,.0f} MB "
+            f"to decode{at}, over the {MAX_DECODE_BYTES // 2**20} MB limit {bomb}"
+        )
+
+
+def _open_image(fp: Path | io.BytesIO) -> Image.Image:
+    """Image.open, except that a JPEG skips Pillow's own pixel-count check (which refuses above
+    179 MP whatever the scale it would be decoded at): check_decode_size judges it after draft."""
+    if isinstance(fp, io.BytesIO):
+        head = fp.getvalue()[:3]
+    else:
+        with open(fp, "rb") as f:
+            head = f.read(3)
+    if head == JPEG_MAGIC:
+        from PIL import JpegImagePlugin
+
+        return JpegImagePlugin.jpeg_factory(fp if isinstance(fp, io.BytesIO) else str(fp))
+    return Image.open(fp)
 
 
 def _decode(fp: Path | io.BytesIO, path: str, min_draft: tuple[int, int] | None) -> Image.Image:
     """Open and decode a file or an in-memory encoded image; `path` names it in errors."""
     try:
         with warnings.catch_warnings():
-            # Our own MAX_PIXELS check below replaces PIL's bomb warning.
+            # check_decode_size replaces PIL's bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fp)
+            img = _open_image(fp)
             w, h = img.size
-            if w * h > MAX_PIXELS:
-                img.close()
-                raise ImageError(
-                    f"{path}: image of {w}x{h} pixels exceeds the {MAX_PIXELS:,}-pixel limit "
-                    "(possible decompression bomb)"
-                )
             if min_draft is not None and img.format == "JPEG":
                 # JPEG draft mode: let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is
                 # far bigger than the network input; cheap in time and memory.
@@ -100,11 +159,22 @@ def _decode(fp: Path | io.BytesIO, path: str, min_draft: tuple[int, int] | None)
                 # How much smaller than the file it was decoded (kept through transpose and
                 # convert, which copy info): the face stage reports boxes in full-size pixels.
                 img.info[DECODED_FROM_KEY] = (w, h)
+            try:
+                check_decode_size(img.size, path, full_size=(w, h))
+            except ImageError:
+                img.close()
+                raise
             img.load()
     except ImageError:
         raise
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{path}: refused as a decompression bomb ({e})") from None
+    except Image.DecompressionBombError as e:  # a non-JPEG over Pillow's own 179 MP limit
+        pixels = re.search(r"\((\d+) pixels\)", str(e))
+        n = int(pixels.group(1)) if pixels else MAX_PIXELS + 1
+        raise ImageError(
+            f"{path}: image of {n:,} pixels would take {n * DECODED_BYTES_PER_PIXEL / 2**20:,.0f} "
+            f"MB to decode, over the {MAX_DECODE_BYTES // 2**20} MB limit "
+            "(refused as a possible decompression bomb)"
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (format not recognised)") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
@@ -170,7 +240,7 @@ def load_image(source: ImageSource, min_size: tuple[int, int] | None = None) -> 
         raise ImageError(f"{name}: unsupported input type {type(source).__name__}")
     try:
         img = ImageOps.exif_transpose(img)  # photos taken sideways are turned upright first
-    except Exception:  # noqa: BLE001, S110 - a broken EXIF block only loses the rotation
+    except Exception:  # noqa: BLE001 - a broken EXIF block only loses the rotation
         pass
     img = _to_rgb(img, name)
     w, h = img.size

@@ -218,7 +218,7 @@ def _bomb(d: Path) -> Path:
 
 
 def _bomb_below_pillow_limit(d: Path) -> Path:
-    # 80 MP (240 MB decoded) in a 1 MB file: over edge_runtime's 64 MP limit, under Pillow's
+    # 80 MP (305 MB decoded) in a 1 MB file: over edge_runtime's 256 MB limit, under Pillow's
     # own 179 MP error threshold, so only edge_runtime's check stands in the way.
     p = d / "bomb80mp.png"
     p.write_bytes(png_declaring(10000, 8000, with_pixels=True))
@@ -229,6 +229,23 @@ def _dangling_symlink(d: Path) -> Path:
     p = d / "gone.jpg"
     os.symlink(d / "does-not-exist.jpg", p)
     return p
+
+
+def _symlink_loop(d: Path) -> Path:
+    a, b = d / "loop_a.jpg", d / "loop_b.jpg"
+    os.symlink(b, a)
+    os.symlink(a, b)
+    return a
+
+
+def _fifo(d: Path) -> Path:
+    p = d / "pipe.jpg"
+    os.mkfifo(p)  # opening it would block until a writer came: must be refused from stat
+    return p
+
+
+def _device(d: Path) -> Path:
+    return Path("/dev/zero")  # endless zeros: must be refused from stat, never read
 
 
 def _too_small(d: Path) -> Path:
@@ -251,5 +268,8 @@ BAD_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "decompression_bomb": (_bomb, "bomb"),
     "bomb_80mp": (_bomb_below_pillow_limit, "bomb"),
     "dangling_symlink": (_dangling_symlink, "dangling"),
+    "symlink_loop": (_symlink_loop, "symbolic link loop"),
+    "fifo": (_fifo, "not a regular file (a fifo)"),
+    "device": (_device, "not a regular file (a character device)"),
     "too_small": (_too_small, "too small"),
 }
