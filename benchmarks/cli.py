@@ -222,11 +222,11 @@ def run(
 def _keras_rows(keras_path: str, models: list[str], options, images):
     """The Keras baseline uses the fp32 bundle's preprocessing when one is among the models."""
     from edge_runtime.bundle import load_bundle
-    from edge_runtime.types import EdgeDetectError, PreprocessSpec
+    from edge_runtime.types import DEFAULT_THRESHOLD, EdgeDetectError, PreprocessSpec
 
     from .keras_baseline import run_keras_baseline
 
-    spec, threshold = PreprocessSpec().to_dict(), 0.5
+    spec, threshold = PreprocessSpec().to_dict(), DEFAULT_THRESHOLD
     for m in models:
         try:
             b = load_bundle(m)

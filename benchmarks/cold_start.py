@@ -29,7 +29,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # The public-domain 256x256 face that ships with the package, like one user photo.
 PACKAGED_SAMPLE = REPO / "edge_runtime" / "samples" / "astronaut_face.jpg"
-SHARED_FACES = REPO.parent / "shared" / "data" / "faces140k_sample" / "test" / "real"
 
 # Runs inside a fresh interpreter: the same work as `edge-detect IMAGE`, timed by phase.
 _PHASES_SCRIPT = r"""
@@ -81,7 +80,9 @@ def find_image(given: str | None, tmp: Path) -> Path:
         return Path(given)
     if PACKAGED_SAMPLE.is_file():
         return PACKAGED_SAMPLE
-    faces = sorted(SHARED_FACES.glob("*.jpg"))
+    from edge_runtime.evaluation import default_sample_dir
+
+    faces = sorted((default_sample_dir() / "test" / "real").glob("*.jpg"))
     if faces:
         return faces[0]
     # No shared data: a generated 256x256 JPEG costs the same to decode as a sample face.

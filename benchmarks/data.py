@@ -8,21 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.evaluation import DataError, class_dirs, default_sample_dir, list_class_folder
 from edge_runtime.types import LABELS
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "faces140k_sample" / "test"
-
-
-class DataError(ValueError):
-    """The --data folder is unusable (one-line message)."""
+__all__ = ["DataError", "default_data_dir", "labelled_images", "synthetic_jpeg"]
 
 
 def default_data_dir() -> Path | None:
-    """../shared/data/faces140k_sample/test beside the checkout, when present."""
-    env = os.environ.get("EDGE_DETECT_SHARED_DATA")
-    candidate = Path(env) / "faces140k_sample" / "test" if env else DEFAULT_DATA
+    """The shared sample's test split (../shared/data/faces140k_sample/test), when present."""
+    candidate = default_sample_dir() / "test"
     return candidate if all((candidate / label).is_dir() for label in LABELS) else None
 
 
@@ -32,7 +26,8 @@ def labelled_images(folder: str | os.PathLike, limit: int | None = None) -> list
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{folder}: no such folder")
-    missing = [label for label in LABELS if not (root / label).is_dir()]
+    dirs = class_dirs(root)  # edge_runtime.evaluation's reader
+    missing = [label for i, label in enumerate(LABELS) if i not in dirs]
     if missing:
         raise DataError(
             f"{folder}: expected subfolders {' and '.join(f'{x}/' for x in LABELS)} "
@@ -40,13 +35,9 @@ def labelled_images(folder: str | os.PathLike, limit: int | None = None) -> list
         )
     per_class = None if limit is None else max(1, (limit + len(LABELS) - 1) // len(LABELS))
     pairs: list[tuple[str, str]] = []
-    for label in LABELS:
-        files = sorted(
-            p
-            for p in (root / label).iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        pairs += [(str(p), label) for p in files[:per_class]]
+    for i, label in enumerate(LABELS):
+        files = [s.path for s in list_class_folder(dirs[i], i, "")[0]]
+        pairs += [(path, label) for path in files[:per_class]]
     if not pairs:
         raise DataError(f"{folder}: no images in {'/ or '.join(LABELS)}/")
     return pairs[:limit] if limit is not None else pairs

@@ -43,10 +43,11 @@ def child(job_path: str, result_path: str) -> int:
     from .timing import summarize, time_calls
     from .worker import peak_rss_mb
 
-    spec = PreprocessSpec.from_dict(job["preprocess"])
     h, w = model.input_shape[1:3]
-    if (h, w) != (spec.height, spec.width):
-        spec = PreprocessSpec.from_dict({**job["preprocess"], "height": h, "width": w})
+    # The spec is borrowed from the fp32 bundle (or the defaults): the Keras model's size wins.
+    spec = PreprocessSpec.from_dict(job["preprocess"]).fit_input(
+        int(h), int(w), recorded=False, name=job["model"], where="preprocessing"
+    )
     x = normalize(load_resized(job["latency_image"], spec), spec)[None]
     model.predict(x, verbose=0)
     first = time.time()
@@ -111,6 +112,8 @@ def run_keras_baseline(
     timeout_s: float = 1800.0,
 ):
     """Two rows (model.predict and model(x)) for the table; failed rows when TF is missing."""
+    from edge_runtime.types import threshold_or_default
+
     from .harness import Row
 
     name = Path(model_path).name
@@ -190,7 +193,7 @@ def run_keras_baseline(
         "import_s": res["import_s"],
         "load_s": res["load_s"],
         "first_predict_s": res["first_predict_s"],
-        "threshold": preprocess.get("threshold", 0.5),
+        "threshold": threshold_or_default(preprocess.get("threshold")),
         "throughput_source": "folder pass with model(x), 1 stream",
     }
     rows = []

@@ -11,9 +11,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chat
 
 import typer
 
+from edge_runtime.evaluation import default_sample_dir
 from edge_runtime.types import EdgeDetectError
 
-from .pipeline import ConvertOptions, parse_variants, run_conversion
+from .options import ConvertOptions, QatOptions
+from .pipeline import parse_variants, run_conversion
+
+# Every flag's default is ConvertOptions' / QatOptions' (tests/test_recipes_and_defaults.py checks).
+_D = ConvertOptions(source="", out=Path())
+_Q = QatOptions()
 
 app = typer.Typer(
     add_completion=False, help="Convert a trained Keras model to verified TFLite model bundles."
@@ -31,57 +37,60 @@ def main(
     ],
     variants: Annotated[
         str, typer.Option(help="comma-separated: fp32,fp16,dynamic,int8")
-    ] = "fp32,fp16,dynamic,int8",
+    ] = ",".join(_D.variants),
     calibration_images: Annotated[
         int, typer.Option(help="int8 representative images (stratified by class, seeded)")
-    ] = 300,
+    ] = _D.calibration_images,
     calibration_dir: Annotated[
         Path | None,
         typer.Option(
-            help="training images: a 140k-style root (its train/ split is used) or a real/+fake/ folder; "
-            "default: the run's data dir, else ../shared/data/faces140k_sample"
+            help="training images: a 140k-style root (its train/ "
+            "split is used) or a real/+fake/ folder; "
+            f"default: the run's data dir, else {default_sample_dir()}"
         ),
-    ] = None,
+    ] = _D.calibration_dir,
     valid_dir: Annotated[
         Path | None,
         typer.Option(help="validation images (real/ + fake/); default: CALIBRATION_DIR/valid"),
-    ] = None,
+    ] = _D.valid_dir,
     valid_limit: Annotated[
         int | None,
         typer.Option(min=10, help="verify on at most this many validation images (stratified)"),
-    ] = None,
+    ] = _D.valid_limit,
     seed: Annotated[
         int, typer.Option(help="seed for the calibration / validation samples and QAT")
-    ] = 0,
+    ] = _D.seed,
     legacy_fully_connected: Annotated[
         bool,
         typer.Option(
             "--legacy-fully-connected",
             help="keep FULLY_CONNECTED at a version tflite-runtime 2.14 loads (<= 9)",
         ),
-    ] = False,
+    ] = _D.legacy_fully_connected,
     qat: Annotated[
         str,
         typer.Option(
             help="quantization-aware training: auto (when PTQ int8 loses more than "
             "--qat-threshold-pp against float), on, off"
         ),
-    ] = "auto",
+    ] = _Q.mode,
     qat_threshold_pp: Annotated[
         float, typer.Option(help="accuracy loss (percentage points) that triggers QAT in auto mode")
-    ] = 0.5,
-    qat_epochs: Annotated[int, typer.Option(min=1, help="QAT fine-tuning epochs")] = 2,
-    qat_learning_rate: Annotated[float, typer.Option(help="QAT learning rate (Adam)")] = 1e-5,
-    qat_batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    ] = _Q.threshold_pp,
+    qat_epochs: Annotated[int, typer.Option(min=1, help="QAT fine-tuning epochs")] = _Q.epochs,
+    qat_learning_rate: Annotated[
+        float, typer.Option(help="QAT learning rate (Adam)")
+    ] = _Q.learning_rate,
+    qat_batch_size: Annotated[int, typer.Option(min=1)] = _Q.batch_size,
     qat_train_limit: Annotated[
         int, typer.Option(min=0, help="QAT on at most this many training images (0: all)")
-    ] = 0,
+    ] = _Q.train_limit,
     min_agreement: Annotated[
         float, typer.Option(help="fail a variant whose label agreement with Keras is below this")
-    ] = 0.95,
+    ] = _D.min_agreement,
     threads: Annotated[
         int, typer.Option(min=1, help="CPU threads for TensorFlow and the interpreter")
-    ] = 1,
+    ] = _D.threads,
 ) -> None:
     """Write fp32/fp16/dynamic/int8 bundles, each verified through edge_runtime against Keras.
 
@@ -99,12 +108,14 @@ def main(
             valid_limit=valid_limit,
             seed=seed,
             legacy_fully_connected=legacy_fully_connected,
-            qat=qat,
-            qat_threshold_pp=qat_threshold_pp,
-            qat_epochs=qat_epochs,
-            qat_learning_rate=qat_learning_rate,
-            qat_batch_size=qat_batch_size,
-            qat_train_limit=qat_train_limit,
+            qat=QatOptions(
+                mode=qat,
+                threshold_pp=qat_threshold_pp,
+                epochs=qat_epochs,
+                learning_rate=qat_learning_rate,
+                batch_size=qat_batch_size,
+                train_limit=qat_train_limit,
+            ),
             min_agreement=min_agreement,
             threads=threads,
         )

@@ -14,17 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime.evaluation import DataError, class_dirs, list_class_folder
 from edge_runtime.preprocess import load_resized, normalize
-from edge_runtime.types import LABELS, EdgeDetectError, ImageError, PreprocessSpec
+from edge_runtime.types import LABELS, ImageError, PreprocessSpec
 
 # Fewer than this cannot estimate activation ranges (calibration) or agreement (verification).
 MIN_IMAGES = 10
-# What counts as an image inside a class folder (lower-case extensions).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
-
-
-class DataError(EdgeDetectError):
-    """A calibration or validation folder is missing, too small or not labelled by class."""
 
 
 @dataclass(frozen=True)
@@ -69,14 +64,6 @@ def split_dir(root: str | Path, split: str) -> Path:
     return root
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
 def list_labelled(folder: str | Path, purpose: str, min_images: int = MIN_IMAGES) -> LabelledFiles:
     """Check a labelled folder before any work starts: both classes present, enough images."""
     folder = Path(folder)
@@ -84,11 +71,11 @@ def list_labelled(folder: str | Path, purpose: str, min_images: int = MIN_IMAGES
         raise DataError(f"{folder}: {purpose} folder does not exist")
     if not folder.is_dir():
         raise DataError(f"{folder}: {purpose} folder is not a directory")
-    files: dict[int, list[Path]] = {}
-    for index, label in enumerate(LABELS):
-        sub = folder / label
+    # edge_runtime.evaluation's reader: class folders real/ and fake/, image files by extension.
+    files: dict[int, list[Path]] = {index: [] for index in range(len(LABELS))}
+    for index, sub in class_dirs(folder).items():
         try:
-            files[index] = _images_in(sub) if sub.is_dir() else []
+            files[index] = [Path(s.path) for s in list_class_folder(sub, index, purpose)[0]]
         except OSError as e:
             raise DataError(f"{sub}: cannot list {purpose} images ({e.strerror or e})") from None
     missing = [LABELS[k] for k, v in files.items() if not v]
@@ -160,7 +147,7 @@ def load_image_set(
     paths: list[str] = []
     skipped: list[str] = []
     taken: dict[int, int] = {k: 0 for k in quota}
-    for i, (path, k) in enumerate(candidates):
+    for path, k in candidates:
         if all(taken[c] >= quota[c] for c in quota):
             break
         if taken.get(k, 0) >= quota.get(k, 0):

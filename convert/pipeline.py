@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.bundle import DEFAULT_STEM, save_bundle, sidecar_path
+from edge_runtime.bundle import save_bundle, sidecar_path
+from edge_runtime.evaluation import default_sample_dir, predict_labels
 from edge_runtime.fileio import sha256_bytes
 from edge_runtime.inspect_model import read_model_facts
 from edge_runtime.types import (
@@ -33,6 +34,7 @@ from edge_runtime.types import (
 )
 
 from .data import ImageSet, LabelledFiles, list_labelled, load_image_set, split_dir
+from .options import QAT_MODES, ConvertOptions, QatOptions
 from .report import write_report
 from .source import ModelSource, fit_spec, load_keras_model, resolve_source
 from .verify import (
@@ -41,39 +43,12 @@ from .verify import (
     VerifyLimits,
     check_variant,
     keras_reference,
-    labels_from,
     predict_fake,
 )
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "faces140k_sample"
-QAT_MODES = ("auto", "on", "off")
 
 
 class ConvertError(EdgeDetectError):
     """Bad options or an unusable output folder (reported as one line before work starts)."""
-
-
-@dataclass
-class ConvertOptions:
-    source: str
-    out: Path
-    variants: tuple[str, ...] = VARIANTS
-    calibration_images: int = 300
-    calibration_dir: Path | None = None  # None: the run's data dir, else ../shared faces140k
-    valid_dir: Path | None = None  # None: the calibration root's valid/ split
-    valid_limit: int | None = None  # None: every validation image
-    seed: int = 0
-    legacy_fully_connected: bool = False
-    qat: str = "auto"
-    qat_threshold_pp: float = 0.5
-    qat_epochs: int = 2
-    qat_learning_rate: float = 1e-5
-    qat_batch_size: int = 16
-    qat_train_limit: int = 0
-    min_agreement: float = 0.95
-    threads: int = 1
-    stem: str = DEFAULT_STEM
 
 
 @dataclass
@@ -114,7 +89,8 @@ def parse_variants(text: str) -> tuple[str, ...]:
     unknown = [v for v in names if v not in VARIANTS]
     if not names or unknown:
         raise ConvertError(
-            f"--variants {text!r}: unknown {', '.join(unknown) or '(empty)'}; choose from {','.join(VARIANTS)}"
+            f"--variants {text!r}: unknown {', '.join(unknown) or '(empty)'}; "
+            f"choose from {','.join(VARIANTS)}"
         )
     return tuple(dict.fromkeys(names))
 
@@ -146,11 +122,11 @@ def prepare_out_dir(out: Path) -> None:
 
 
 def _default_data_root(source: ModelSource) -> Path | None:
-    for key in ("data_dir", "data", "dataset"):
-        value = source.config.get(key)
-        if isinstance(value, str) and Path(value).is_dir():
-            return Path(value)
-    return DEFAULT_DATA if DEFAULT_DATA.is_dir() else None
+    """The run's own data folder, else the shared sample beside the checkout."""
+    if source.data_dir is not None:
+        return source.data_dir
+    sample = default_sample_dir()
+    return sample if sample.is_dir() else None
 
 
 @dataclass
@@ -164,8 +140,8 @@ class Plan:
 
 
 def check_inputs(opts: ConvertOptions) -> Plan:
-    if opts.qat not in QAT_MODES:
-        raise ConvertError(f"--qat {opts.qat!r}: choose from {', '.join(QAT_MODES)}")
+    if opts.qat.mode not in QAT_MODES:
+        raise ConvertError(f"--qat {opts.qat.mode!r}: choose from {', '.join(QAT_MODES)}")
     if opts.calibration_images < 1:
         raise ConvertError("--calibration-images must be at least 1")
     if not 0.0 <= opts.min_agreement <= 1.0:
@@ -293,7 +269,8 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
     calib: ImageSet | None = None
     if plan.calibration is not None:
         log(
-            f"convert: preprocessing {opts.calibration_images} calibration images from {plan.calibration.root}"
+            f"convert: preprocessing {opts.calibration_images} "
+            f"calibration images from {plan.calibration.root}"
         )
         calib = load_image_set(
             plan.calibration, spec, opts.calibration_images, opts.seed, "calibration"
@@ -317,8 +294,8 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
     staging = Path(tempfile.mkdtemp(prefix=".convert-staging-", dir=opts.out))
     staged_ok: dict[str, tuple[Path, VariantOutcome]] = {}
     qat_report: dict[str, Any] = {
-        "mode": opts.qat,
-        "threshold_pp": opts.qat_threshold_pp,
+        "mode": opts.qat.mode,
+        "threshold_pp": opts.qat.threshold_pp,
         "ran": False,
     }
     try:
@@ -368,7 +345,7 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
             if check.passed:
                 staged_ok[variant] = (staged, outcome)
 
-        if "int8" in plan.variants and opts.qat != "off":
+        if "int8" in plan.variants and opts.qat.mode != "off":
             qat_report = _maybe_qat(
                 opts, plan, model, spec, valid, ref, limits, outcomes, staging, versions, staged_ok
             )
@@ -427,7 +404,7 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
 
 def _agreement_with(tflite_path: Path, valid: ImageSet, ref: Reference) -> float:
     p = predict_fake(tflite_path, valid.x)
-    return float((labels_from(p, ref.threshold) == ref.labels).mean())
+    return float((predict_labels(p, ref.threshold) == ref.labels).mean())
 
 
 def _facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
@@ -442,8 +419,10 @@ def _facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
 def _log_check(check: VariantCheck) -> None:
     status = "ok" if check.passed else "FAILED"
     log(
-        f"convert: {check.variant} {status}: {check.size_bytes / 1e6:.2f} MB, agreement {check.agreement:.1%}, "
-        f"max |dP| {check.max_abs_diff:.2e}, accuracy {check.accuracy:.4f} (Keras {check.keras_accuracy:.4f})"
+        f"convert: {check.variant} {status}: {check.size_bytes / 1e6:.2f} "
+        f"MB, agreement {check.agreement:.1%}, "
+        f"max |dP| {check.max_abs_diff:.2e}, accuracy "
+        f"{check.accuracy:.4f} (Keras {check.keras_accuracy:.4f})"
         + ("".join(f"\n  - {p}" for p in check.problems))
     )
 
@@ -452,7 +431,7 @@ def _maybe_qat(
     opts, plan, model, spec, valid, ref, limits, outcomes, staging, versions, staged_ok
 ) -> dict[str, Any]:
     """Run QAT when asked (or when PTQ int8 loses too much) and keep the better int8."""
-    from .qat_launch import QatOptions, run_qat
+    from .qat_launch import run_qat
 
     ptq = next(o for o in outcomes if o.variant == "int8")
     float_outcome = next((o for o in outcomes if o.variant == "fp32" and o.check), None)
@@ -460,8 +439,8 @@ def _maybe_qat(
     ptq_acc = ptq.check.accuracy if ptq.check else None
     drop_pp = None if ptq_acc is None else round((float_acc - ptq_acc) * 100.0, 3)
     rep: dict[str, Any] = {
-        "mode": opts.qat,
-        "threshold_pp": opts.qat_threshold_pp,
+        "mode": opts.qat.mode,
+        "threshold_pp": opts.qat.threshold_pp,
         "float_accuracy": float_acc,
         "float_reference": "fp32 .tflite" if float_outcome else "Keras",
         "ptq_accuracy": ptq_acc,
@@ -471,41 +450,31 @@ def _maybe_qat(
         "kept": "ptq",
     }
     if (
-        opts.qat == "auto"
+        opts.qat.mode == "auto"
         and ptq.passed
         and drop_pp is not None
-        and drop_pp <= opts.qat_threshold_pp
+        and drop_pp <= opts.qat.threshold_pp
     ):
         rep["reason"] = (
-            f"PTQ int8 loses {drop_pp:.2f} pp <= {opts.qat_threshold_pp} pp: QAT not needed"
+            f"PTQ int8 loses {drop_pp:.2f} pp <= {opts.qat.threshold_pp} pp: QAT not needed"
         )
         log(f"convert: qat skipped ({rep['reason']})")
         return rep
     why = (
         "--qat on"
-        if opts.qat == "on"
+        if opts.qat.mode == "on"
         else (
             "PTQ int8 failed verification"
             if not ptq.passed
-            else f"PTQ int8 loses {drop_pp:.2f} pp > {opts.qat_threshold_pp} pp"
+            else f"PTQ int8 loses {drop_pp:.2f} pp > {opts.qat.threshold_pp} pp"
         )
     )
     log(f"convert: running QAT ({why})")
     rep["ran"] = True
     rep["trigger"] = why
     train_dir = plan.calibration.root
-    qopts = QatOptions(
-        epochs=opts.qat_epochs,
-        learning_rate=opts.qat_learning_rate,
-        batch_size=opts.qat_batch_size,
-        train_limit=opts.qat_train_limit,
-        seed=opts.seed,
-        threads=opts.threads,
-        calibration_images=opts.calibration_images,
-        legacy_fully_connected=opts.legacy_fully_connected,
-    )
     t0 = time.perf_counter()
-    result = run_qat(model, train_dir, spec, qopts, valid.x[:8], valid.x)
+    result = run_qat(model, train_dir, spec, opts, valid.x[:8], valid.x)
     rep["training"] = result.summary
     if not result.ok:
         rep["reason"] = f"QAT failed ({result.error}); keeping PTQ int8"
@@ -515,7 +484,8 @@ def _maybe_qat(
     facts = read_model_facts(result.content, name)
     cal = {
         "size": 0,
-        "source": f"none: quantization-aware training on {result.summary.get('train_images')} images of {train_dir}",
+        "source": "none: quantization-aware training on "
+        f"{result.summary.get('train_images')} images of {train_dir}",
         "qat": {
             k: result.summary.get(k)
             for k in ("epochs", "learning_rate", "batch_size", "train_images")
@@ -525,7 +495,9 @@ def _maybe_qat(
     # QAT fine-tunes the weights, so its int8 is verified against the fine-tuned Keras model
     # (conversion fidelity); agreement with the original model is reported beside it.
     qat_probs = np.asarray(result.predictions, dtype=np.float64)[:, FAKE_INDEX]
-    qat_ref = Reference(qat_probs, labels_from(qat_probs, ref.threshold), ref.truth, ref.threshold)
+    qat_ref = Reference(
+        qat_probs, predict_labels(qat_probs, ref.threshold), ref.truth, ref.threshold
+    )
     staged, check = _stage_and_verify(
         result.content, info, staging / "qat", name, "int8", valid, qat_ref, limits, opts.threads
     )
@@ -556,7 +528,20 @@ def _maybe_qat(
         )
     else:
         rep["reason"] = (
-            f"PTQ int8 kept: QAT int8 accuracy {check.accuracy:.4f}{'' if check.passed else ' (failed verification)'} is not better than PTQ int8 ({ptq_text})"
+            "PTQ int8 kept: QAT int8 accuracy "
+            f"{check.accuracy:.4f}{'' if check.passed else ' (failed verification)'} "
+            f"is not better than PTQ int8 ({ptq_text})"
         )
     log(f"convert: {rep['reason']}")
     return rep
+
+
+__all__ = [
+    "ConversionResult",
+    "ConvertError",
+    "ConvertOptions",
+    "QatOptions",
+    "VariantOutcome",
+    "parse_variants",
+    "run_conversion",
+]

@@ -171,7 +171,8 @@ def rebuild(graph: dict[str, Any], weights: dict[str, list[np.ndarray]], tf_kera
         w = weights.get(entry["name"], [])
         if len(w) != len(layer.weights):
             raise GraphError(
-                f"layer {entry['name']!r}: {len(w)} weight arrays for {len(layer.weights)} variables"
+                f"layer {entry['name']!r}: {len(w)} weight "
+                f"arrays for {len(layer.weights)} variables"
             )
         if w:
             layer.set_weights(w)

@@ -13,24 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.fileio import atomic_write_json
 from edge_runtime.types import PreprocessSpec
 
+from .options import ConvertOptions
 from .qat_graph import GraphError, export_graph, save_graph
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class QatOptions:
-    epochs: int = 2
-    learning_rate: float = 1e-5
-    batch_size: int = 16
-    train_limit: int = 0  # 0: every training image
-    seed: int = 0
-    threads: int = 1
-    calibration_images: int = 300
-    legacy_fully_connected: bool = False
-    timeout_s: float | None = None
 
 
 @dataclass
@@ -51,7 +40,7 @@ def run_qat(
     model,
     train_dir: Path,
     spec: PreprocessSpec,
-    options: QatOptions,
+    opts: ConvertOptions,
     reference_x: np.ndarray,
     predict_x: np.ndarray,
 ) -> QatResult:
@@ -74,35 +63,39 @@ def run_qat(
         np.savez(reference, x=reference_x, y=np.asarray(model.predict(reference_x, verbose=0)))
         predict_in, predict_out = tmp_path / "predict_x.npy", tmp_path / "predictions.npy"
         np.save(predict_in, predict_x)
-        spec_path = tmp_path / "spec.json"
-        spec_path.write_text(json.dumps(spec.to_dict()), "utf-8")
         out = tmp_path / "qat_int8.tflite"
         summary_path = tmp_path / "summary.json"
-        cmd = [
-            sys.executable, "-m", "convert.qat", str(graph_path), str(weights_path),
-            "--train-dir", str(train_dir), "--spec-json", str(spec_path),
-            "--out", str(out), "--summary", str(summary_path),
-            "--epochs", str(options.epochs), "--learning-rate", str(options.learning_rate),
-            "--batch-size", str(options.batch_size), "--limit", str(options.train_limit),
-            "--seed", str(options.seed), "--threads", str(options.threads),
-            "--calibration-images", str(options.calibration_images),
-            "--reference", str(reference),
-            "--predict", str(predict_in), "--predictions-out", str(predict_out),
-        ]  # fmt: skip
-        if options.legacy_fully_connected:
-            cmd.append("--legacy-fully-connected")
+        # Everything the child needs, as one JSON job: its options are QatOptions, not flags.
+        job = {
+            "graph": str(graph_path),
+            "weights": str(weights_path),
+            "train_dir": str(train_dir),
+            "spec": spec.to_dict(),
+            "out": str(out),
+            "summary": str(summary_path),
+            "reference": str(reference),
+            "predict": str(predict_in),
+            "predictions_out": str(predict_out),
+            "qat": opts.qat.to_dict(),
+            "seed": opts.seed,
+            "threads": opts.threads,
+            "calibration_images": opts.calibration_images,
+            "legacy_fully_connected": opts.legacy_fully_connected,
+        }
+        job_path = atomic_write_json(tmp_path / "job.json", job)
+        cmd = [sys.executable, "-m", "convert.qat", str(job_path)]
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )
-        print(f"qat: starting {' '.join(cmd[:3])} ... (epochs={options.epochs})", file=sys.stderr)
+        print(f"qat: starting {' '.join(cmd[1:3])} (epochs={opts.qat.epochs})", file=sys.stderr)
         try:
             proc = subprocess.run(
-                cmd, env=env, cwd=REPO_ROOT, timeout=options.timeout_s, check=False
+                cmd, env=env, cwd=REPO_ROOT, timeout=opts.qat.timeout_s, check=False
             )
         except subprocess.TimeoutExpired:
             return QatResult(
-                False, None, {"ok": False, "error": f"QAT timed out after {options.timeout_s} s"}
+                False, None, {"ok": False, "error": f"QAT timed out after {opts.qat.timeout_s} s"}
             )
         summary: dict[str, Any]
         try:

@@ -1,4 +1,4 @@
-"""conversion_report.json and conversion_report.md (written atomically, also when a variant fails)."""
+"""conversion_report.json and .md (written atomically, also when a variant fails)."""
 
 from __future__ import annotations
 
@@ -27,19 +27,22 @@ def render_markdown(r: dict[str, Any]) -> str:
         "# Conversion report",
         "",
         f"- Result: **{'PASSED' if r['passed'] else 'FAILED'}**",
-        f"- Model: `{src['model']}` (training run `{src['training_run']}`, sha256 {src['model_sha256'][:12]}...)",
+        f"- Model: `{src['model']}` (training run "
+        f"`{src['training_run']}`, sha256 {src['model_sha256'][:12]}...)",
         f"- Preprocessing ({src['preprocess_source']}): "
         + ", ".join(f"{k}={v}" for k, v in r["preprocess"].items()),
         f"- Threshold: {r['threshold']} ({src['threshold_source']})",
         "- Converter: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),
         f"- Machine: {r['machine']}; wall time {r['wall_s']} s",
-        f"- Validation: {r['validation']['images']} images {r['validation']['per_class']} from `{r['validation']['source']}`",
+        f"- Validation: {r['validation']['images']} images "
+        f"{r['validation']['per_class']} from `{r['validation']['source']}`",
         f"- Keras accuracy: {r['keras']['accuracy']:.4f} (threshold {r['threshold']})",
     ]
     cal = r.get("calibration")
     if cal:
         lines.append(
-            f"- int8 calibration: {cal['size']} training images {cal['per_class']} from `{cal['source']}` "
+            f"- int8 calibration: {cal['size']} training images "
+            f"{cal['per_class']} from `{cal['source']}` "
             f"(stratified, seed {cal['seed']}, same preprocessing as inference)"
         )
     lines.append(
@@ -47,13 +50,15 @@ def render_markdown(r: dict[str, Any]) -> str:
     )
     lines += [
         "",
-        "| variant | quantization | kept | size MB | agreement | max abs dP(fake) | accuracy | min runtime | conversion s | invoke ms |",
+        "| variant | quantization | kept | size MB | agreement | max abs "
+        "dP(fake) | accuracy | min runtime | conversion s | invoke ms |",
         "|---|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for v in r["variants"]:
         c = v.get("check") or {}
         lines.append(
-            "| {variant} | {origin} | {kept} | {size} | {agr} | {diff} | {acc} | {rt} | {conv} | {inv} |".format(
+            "| {variant} | {origin} | {kept} | {size} | "
+            "{agr} | {diff} | {acc} | {rt} | {conv} | {inv} |".format(
                 variant=v["variant"],
                 origin=v["origin"],
                 kept="yes" if v["kept"] else ("FAILED" if not v["passed"] else "no"),
@@ -76,13 +81,17 @@ def render_markdown(r: dict[str, Any]) -> str:
             t = qat.get("training") or {}
             lines.append(
                 f"- QAT: {t.get('epochs')} epoch(s) on {t.get('train_images')} training images, "
-                f"lr {t.get('learning_rate')}, BatchNormalization frozen {t.get('freeze_batchnorm')}, "
-                f"tf_keras rebuild max abs diff {t.get('rebuild_max_abs_diff')}, {t.get('wall_s')} s"
+                f"lr {t.get('learning_rate')}, BatchNormalization "
+                f"frozen {t.get('freeze_batchnorm')}, "
+                "tf_keras rebuild max abs diff "
+                f"{t.get('rebuild_max_abs_diff')}, {t.get('wall_s')} s"
             )
             lines.append(
                 f"- the QAT row's agreement / dP compare its int8 with the fine-tuned (fake-quant) "
-                f"Keras model (accuracy {qat['qat_keras_accuracy']:.4f}); its labels agree with the "
-                f"original Keras model on {qat['qat_int8_agreement_with_original_keras']:.1%} of images"
+                f"Keras model (accuracy {qat['qat_keras_accuracy']:.4f}); "
+                "its labels agree with the "
+                "original Keras model on "
+                f"{qat['qat_int8_agreement_with_original_keras']:.1%} of images"
             )
     if r["failures"]:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in r["failures"]]

@@ -5,18 +5,13 @@ Everything here is checked before any conversion work starts, and every problem 
 
 from __future__ import annotations
 
-import json
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.types import LABELS, ModelError, PreprocessSpec
-
-RUN_MODEL_NAME = "model.keras"
-RUN_CONFIG_NAME = "config.json"
-# Files of a run folder that may carry the chosen decision threshold (first found wins).
-THRESHOLD_FILES = ("config.json", "threshold.json", "metrics.json", "summary.json")
+from edge_runtime.run_folder import MODEL_FILE, RunFolder
+from edge_runtime.types import DEFAULT_THRESHOLD, LABELS, ModelError, PreprocessSpec
 
 
 @dataclass
@@ -26,88 +21,51 @@ class ModelSource:
     model_path: Path
     run_dir: Path | None
     preprocess: PreprocessSpec
-    preprocess_source: str  # "run config.json" or "defaults"
+    preprocess_source: str  # the run's config.json, or "defaults"
     threshold: float
     threshold_source: str
     training_run: str
     config: dict[str, Any] = field(default_factory=dict)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path}: unreadable JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: expected a JSON object")
-    return data
-
-
-def _find_threshold(run_dir: Path, config: dict[str, Any]) -> tuple[float, str] | None:
-    for name in THRESHOLD_FILES:
-        data = config if name == RUN_CONFIG_NAME else None
-        if data is None:
-            p = run_dir / name
-            if not p.is_file():
-                continue
-            try:
-                data = _read_json(p)
-            except ModelError:
-                continue
-        for key in ("threshold", "decision_threshold"):
-            value = data.get(key)
-            if isinstance(value, (int, float)) and 0.0 <= float(value) <= 1.0:
-                return float(value), f"{run_dir / name}:{key}"
-    return None
+    data_dir: Path | None = None  # the folder the run trained on, when it still exists
 
 
 def resolve_source(path: str | Path) -> ModelSource:
-    """A run folder or .keras/.h5 path -> ModelSource (no TensorFlow import yet)."""
+    """A run folder or .keras/.h5 path -> ModelSource (no TensorFlow import yet).
+
+    What the run says (preprocessing, threshold, data folder) is read by RunFolder's rules.
+    """
     p = Path(path)
     if not p.exists():
         raise ModelError(f"{p}: no such run folder or model file")
-    run_dir: Path | None = None
-    config: dict[str, Any] = {}
     if p.is_dir():
-        run_dir = p
-        model_path = p / RUN_MODEL_NAME
+        run: RunFolder | None = RunFolder(p)
+        model_path = p / MODEL_FILE
         if not model_path.is_file():
-            raise ModelError(f"{p}: run folder without {RUN_MODEL_NAME}")
-        if (p / RUN_CONFIG_NAME).is_file():
-            config = _read_json(p / RUN_CONFIG_NAME)
+            raise ModelError(f"{p}: run folder without {MODEL_FILE}")
     else:
         model_path = p
         # A model file inside a run folder still gets its run's preprocessing and threshold.
-        if (p.parent / RUN_CONFIG_NAME).is_file() and p.name == RUN_MODEL_NAME:
-            run_dir = p.parent
-            config = _read_json(p.parent / RUN_CONFIG_NAME)
+        run = RunFolder.of_model(p)
     check_model_file(model_path)
-    spec_fields = config.get("preprocess", config)
-    if isinstance(spec_fields, dict) and any(
-        k in spec_fields for k in PreprocessSpec.__dataclass_fields__
-    ):
-        spec, spec_source = PreprocessSpec.from_dict(spec_fields), f"{run_dir / RUN_CONFIG_NAME}"
-    else:
-        spec, spec_source = PreprocessSpec(), "defaults"
-    threshold, threshold_source = 0.5, "default"
-    if run_dir is not None:
-        found = _find_threshold(run_dir, config)
-        if found:
-            threshold, threshold_source = found
-    training_run = str(
-        config.get("run_name")
-        or config.get("run_id")
-        or (run_dir.name if run_dir else model_path.stem)
-    )
+    spec, spec_source = PreprocessSpec(), "defaults"
+    threshold, threshold_source = DEFAULT_THRESHOLD, "default"
+    config: dict[str, Any] = {}
+    if run is not None:
+        config = run.config()
+        recorded = run.preprocess()
+        if recorded is not None:
+            spec, spec_source = recorded, str(run.file("config.json"))
+        threshold, threshold_source = run.threshold()
     return ModelSource(
         model_path=model_path,
-        run_dir=run_dir,
+        run_dir=run.path if run else None,
         preprocess=spec,
         preprocess_source=spec_source,
         threshold=threshold,
         threshold_source=threshold_source,
-        training_run=training_run,
+        training_run=run.training_run() if run else model_path.stem,
         config=config,
+        data_dir=run.data_dir() if run else None,
     )
 
 
@@ -137,7 +95,7 @@ def check_model_file(path: Path) -> None:
 
 
 def load_keras_model(source: ModelSource):
-    """Load the model (Keras 3) and check its interface: one HxWx3 image input -> 2 probabilities."""
+    """Load the model (Keras 3) and check its interface: one HxWx3 input -> 2 probabilities."""
     import keras
 
     path = source.model_path
@@ -155,7 +113,8 @@ def check_interface(model, name: str) -> tuple[int, int]:
     inputs, outputs = list(model.inputs), list(model.outputs)
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(
-            f"{name}: expected 1 image input and 1 output, got {len(inputs)} inputs and {len(outputs)} outputs"
+            f"{name}: expected 1 image input and 1 output, got "
+            f"{len(inputs)} inputs and {len(outputs)} outputs"
         )
     in_shape = tuple(inputs[0].shape)
     out_shape = tuple(outputs[0].shape)
@@ -171,12 +130,10 @@ def check_interface(model, name: str) -> tuple[int, int]:
 
 def fit_spec(source: ModelSource, height: int, width: int) -> PreprocessSpec:
     """The preprocessing spec with the model's input size; a run spec that disagrees is an error."""
-    spec = source.preprocess
-    if (spec.height, spec.width) == (height, width):
-        return spec
-    if source.preprocess_source != "defaults":
-        raise ModelError(
-            f"{source.model_path}: model input {height}x{width} does not match its run's "
-            f"preprocessing ({spec.height}x{spec.width} in {source.preprocess_source})"
-        )
-    return replace(spec, height=height, width=width)
+    return source.preprocess.fit_input(
+        height,
+        width,
+        recorded=source.preprocess_source != "defaults",
+        name=str(source.model_path),
+        where=f"run's preprocessing in {source.preprocess_source}",
+    )

@@ -15,7 +15,10 @@ import numpy as np
 
 from edge_runtime.bundle import load_bundle
 from edge_runtime.detector import Detector
+from edge_runtime.evaluation import predict_labels
 from edge_runtime.types import FAKE_INDEX, LABELS, DetectorOptions
+
+from .options import MIN_AGREEMENT
 
 # A fake probability whose spread over the whole validation set is below this is "constant".
 COLLAPSE_STD = 1e-4
@@ -23,7 +26,7 @@ COLLAPSE_STD = 1e-4
 
 @dataclass(frozen=True)
 class VerifyLimits:
-    min_agreement: float = 0.95  # fraction of validation images with the Keras label
+    min_agreement: float = MIN_AGREEMENT  # fraction of validation images with the Keras label
     collapse_std: float = COLLAPSE_STD
 
 
@@ -65,17 +68,12 @@ class VariantCheck:
         return asdict(self)
 
 
-def labels_from(p_fake: np.ndarray, threshold: float) -> np.ndarray:
-    """fake (0) when P(fake) >= threshold, else real (1): the Detector's rule."""
-    return np.where(p_fake >= threshold, FAKE_INDEX, 1 - FAKE_INDEX).astype(np.int64)
-
-
 def keras_reference(
     model, x: np.ndarray, truth: np.ndarray, threshold: float, batch: int = 32
 ) -> Reference:
     probs = np.asarray(model.predict(x, batch_size=batch, verbose=0), dtype=np.float64)
     p_fake = probs[:, FAKE_INDEX]
-    return Reference(p_fake, labels_from(p_fake, threshold), truth, threshold)
+    return Reference(p_fake, predict_labels(p_fake, threshold), truth, threshold)
 
 
 def predict_fake(tflite_path: Path, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
@@ -98,7 +96,7 @@ def check_variant(
     start = time.perf_counter()
     p = predict_fake(tflite_path, x, num_threads)
     invoke_ms = (time.perf_counter() - start) * 1000.0 / max(1, len(x))
-    labels = labels_from(p, ref.threshold)
+    labels = predict_labels(p, ref.threshold)
     diff = np.abs(p - ref.fake_probability)
     check = VariantCheck(
         variant=variant,
@@ -130,7 +128,8 @@ def collapse_problems(
             else f" (Keras std {ref.std:.2e})"
         )
         problems.append(
-            f"collapsed: P(fake) is the same for every validation image (std {check.fake_probability_std:.2e}){also}"
+            "collapsed: P(fake) is the same for every validation "
+            f"image (std {check.fake_probability_std:.2e}){also}"
         )
     n_variant_labels = len(np.unique(labels))
     n_keras_labels = len(np.unique(ref.labels))
@@ -141,6 +140,7 @@ def collapse_problems(
         )
     if check.agreement < limits.min_agreement:
         problems.append(
-            f"agreement with Keras {check.agreement:.1%} is under the {limits.min_agreement:.1%} minimum"
+            f"agreement with Keras {check.agreement:.1%} is "
+            f"under the {limits.min_agreement:.1%} minimum"
         )
     return problems

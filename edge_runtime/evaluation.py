@@ -85,7 +85,7 @@ class SplitFiles:
 
 
 def class_dirs(folder: Path) -> dict[int, Path]:
-    """{0: fake dir, 1: real dir} for the class folders present (names matched case-insensitively)."""
+    """{0: fake dir, 1: real dir} of the class folders present (names case-insensitive)."""
     found: dict[int, Path] = {}
     if not folder.is_dir():
         return found
@@ -251,8 +251,9 @@ def binary_metrics(y_true, p_fake, threshold: float = DEFAULT_THRESHOLD) -> Bina
 def best_threshold(y_true, p_fake) -> tuple[float, float]:
     """The threshold on P(fake) that maximises accuracy, and that accuracy.
 
-    Candidates are the midpoints between consecutive distinct scores (plus 0, DEFAULT_THRESHOLD and 1), so
-    the chosen value does not sit on an example; ties go to the candidate nearest DEFAULT_THRESHOLD.
+    Candidates are the midpoints between consecutive distinct scores (plus 0,
+    DEFAULT_THRESHOLD and 1), so the chosen value does not sit on an example; ties go to the
+    candidate nearest DEFAULT_THRESHOLD.
     """
     y, p = _check(y_true, p_fake)
     if y.size == 0:

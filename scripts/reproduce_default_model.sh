@@ -8,14 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 RUN=${1:-runs/edge_detect_v1}
-DATA=${DATA:-../shared/data/faces140k_sample}
+DATA=${DATA:-$("$PY" -c "from edge_runtime.evaluation import default_sample_dir; print(default_sample_dir())")}
 start=$(date +%s)
 
-# The recipe, chosen on the validation split only (README "The shipped detector").
-"$PY" -m train fit --data "$DATA" --out "$RUN" --overwrite --seed 42 \
-    --trainable-layers all --learning-rate 1e-4 --epochs 15 --batch-size 32 \
-    --crop center --crop-fraction 0.875 --augment crop,flip \
-    --dropout 0.3 --weight-decay 1e-4 --label-smoothing 0.1 --threshold-from-valid
+# The recipe, chosen on the validation split only (README "The shipped detector"):
+# train/recipes/default.json, the default of `python -m train fit`.
+"$PY" -m train fit --recipe default --data "$DATA" --out "$RUN" --overwrite
 
 "$PY" -m convert "$RUN" --out "$RUN/tflite" --calibration-dir "$DATA" --qat auto --threads 2
 

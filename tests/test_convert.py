@@ -75,11 +75,15 @@ def run_dir(data, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def converted(run_dir, data, tmp_path_factory):
-    from convert.pipeline import ConvertOptions, run_conversion
+    from convert.pipeline import ConvertOptions, QatOptions, run_conversion
 
     out = tmp_path_factory.mktemp("converted")
     opts = ConvertOptions(
-        source=str(run_dir), out=out, calibration_dir=data, calibration_images=30, qat="off"
+        source=str(run_dir),
+        out=out,
+        calibration_dir=data,
+        calibration_images=30,
+        qat=QatOptions(mode="off"),
     )
     return run_conversion(opts), out
 
@@ -193,7 +197,7 @@ def _flat_model(run_dir: Path):
 
 @pytest.mark.parametrize("case", ["constant", "int8_collapse"])
 def test_collapse_fails_loudly_and_leaves_no_bundle(case, run_dir, data, tmp_path):
-    from convert.pipeline import ConvertOptions, run_conversion
+    from convert.pipeline import ConvertOptions, QatOptions, run_conversion
 
     model = _constant_model() if case == "constant" else _flat_model(run_dir)
     model_path = tmp_path / "model.keras"
@@ -202,7 +206,7 @@ def test_collapse_fails_loudly_and_leaves_no_bundle(case, run_dir, data, tmp_pat
     variants = ("fp32",) if case == "constant" else ("fp32", "int8")
     opts = ConvertOptions(
         source=str(model_path), out=out, variants=variants, calibration_dir=data,
-        calibration_images=30, qat="off",
+        calibration_images=30, qat=QatOptions(mode="off"),
     )  # fmt: skip
     result = run_conversion(opts)
     assert not result.passed
@@ -259,7 +263,7 @@ def _grey_input_model():
 
 
 def test_bad_inputs_are_one_line_errors_before_any_output(run_dir, data, tmp_path):
-    from convert.pipeline import ConvertOptions, run_conversion
+    from convert.pipeline import ConvertOptions, QatOptions, run_conversion
     from edge_runtime.types import EdgeDetectError
 
     one_class = tmp_path / "one_class"
@@ -288,7 +292,10 @@ def test_bad_inputs_are_one_line_errors_before_any_output(run_dir, data, tmp_pat
         ({"source": str(tmp_path / "missing.keras")}, "no such run folder or model file"),
         ({"source": str(tmp_path)}, "run folder without model.keras"),
         # calibration_dir given so the model check is reached without ../shared/data
-        ({"source": str(wrong), "calibration_dir": data}, "output shape [None, 3] is not [batch, 2]"),
+        (
+            {"source": str(wrong), "calibration_dir": data},
+            "output shape [None, 3] is not [batch, 2]",
+        ),
         ({"source": str(grey), "calibration_dir": data}, "is not [batch, H, W, 3]"),
         ({"source": good, "calibration_dir": one_class}, "one class only"),
         ({"source": good, "calibration_dir": few}, "only 6 calibration images"),
@@ -302,7 +309,7 @@ def test_bad_inputs_are_one_line_errors_before_any_output(run_dir, data, tmp_pat
     ]
     for i, (kwargs, message) in enumerate(cases):
         out = kwargs.pop("out", tmp_path / f"out{i}")
-        opts = ConvertOptions(out=out, calibration_images=30, qat="off", **kwargs)
+        opts = ConvertOptions(out=out, calibration_images=30, qat=QatOptions(mode="off"), **kwargs)
         with pytest.raises(EdgeDetectError) as err:
             run_conversion(opts)
         text = str(err.value)
@@ -383,12 +390,13 @@ def test_flat_graph_inlines_nested_models():
 def test_qat_runs_tfmot_in_a_subprocess_and_is_verified(run_dir, data, tmp_path):
     """--qat on: the tiny model is rebuilt in tf_keras, QAT-fine-tuned by tfmot for one epoch,
     converted to int8 and verified like any variant; the better int8 is kept."""
-    from convert.pipeline import ConvertOptions, run_conversion
+    from convert.pipeline import ConvertOptions, QatOptions, run_conversion
 
     out = tmp_path / "out"
     opts = ConvertOptions(
-        source=str(run_dir), out=out, variants=("int8",), calibration_dir=data, calibration_images=30,
-        qat="on", qat_epochs=1, qat_batch_size=8, min_agreement=0.9,
+        source=str(run_dir), out=out, variants=("int8",), calibration_dir=data,
+        calibration_images=30,
+        qat=QatOptions(mode="on", epochs=1, batch_size=8), min_agreement=0.9,
     )  # fmt: skip
     result = run_conversion(opts)
     qat = result.report["qat"]
@@ -411,11 +419,11 @@ def test_qat_runs_tfmot_in_a_subprocess_and_is_verified(run_dir, data, tmp_path)
 
 
 def test_qat_auto_decision_recorded(run_dir, data, tmp_path):
-    from convert.pipeline import ConvertOptions, run_conversion
+    from convert.pipeline import ConvertOptions, QatOptions, run_conversion
 
     opts = ConvertOptions(
         source=str(run_dir), out=tmp_path / "out", variants=("fp32", "int8"), calibration_dir=data,
-        calibration_images=30, qat="auto", qat_threshold_pp=100.0,
+        calibration_images=30, qat=QatOptions(mode="auto", threshold_pp=100.0),
     )  # fmt: skip
     qat = run_conversion(opts).report["qat"]
     assert not qat["ran"] and qat["kept"] == "ptq"

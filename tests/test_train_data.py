@@ -11,7 +11,7 @@ import pytest
 from edge_runtime.preprocess import load_resized
 from edge_runtime.types import PreprocessSpec
 from tests.conftest import FACES, SHARED_DATA, requires_shared_data
-from tests.test_train_support import add_bad_files, link_tree
+from tests.train_support import add_bad_files, link_tree
 from train.config import TrainConfig
 from train.data import decode_files, eval_set, find_layout, limit_per_class, list_split
 from train.errors import DataError
@@ -42,8 +42,15 @@ def _kaggle_download(tmp_path: Path, n: int = 3) -> Path:
             w.writerow(["", "original_path", "label", "label_str", "path"])
             for i, p in enumerate(sorted((images / split).glob("*/*.jpg"))):
                 real = p.parent.name == "real"
-                w.writerow([i, f"/orig/{p.name}", int(real), "real" if real else "fake",
-                            f"{split}/{p.parent.name}/{p.name}"])
+                w.writerow(
+                    [
+                        i,
+                        f"/orig/{p.name}",
+                        int(real),
+                        "real" if real else "fake",
+                        f"{split}/{p.parent.name}/{p.name}",
+                    ]
+                )
             if split == "train":  # listed but absent: skipped and reported, not a crash
                 w.writerow([99, "/orig/gone.jpg", 1, "real", "train/real/gone.jpg"])
     # An image in the folder but not in the CSV is not part of the split.
@@ -71,8 +78,11 @@ def test_kaggle_download_top_folder_and_csv(tmp_path):
 
 def test_csv_label_from_numeric_column(tmp_path):
     root = link_tree(tmp_path / "d", 2)
-    rows = [(f"{s}/{p.parent.name}/{p.name}", int(p.parent.name == "real"))
-            for s in ("train",) for p in sorted((root / s).glob("*/*.jpg"))]
+    rows = [
+        (f"{s}/{p.parent.name}/{p.name}", int(p.parent.name == "real"))
+        for s in ("train",)
+        for p in sorted((root / s).glob("*/*.jpg"))
+    ]
     flat = tmp_path / "flat"  # the CSV path does not name the class folder
     flat.mkdir()
     with open(root / "train.csv", "w", newline="") as f:

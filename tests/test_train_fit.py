@@ -11,21 +11,37 @@ import pytest
 from PIL import Image
 
 from tests.conftest import FACES, SHARED_DATA, requires_shared_data, requires_tensorflow
-from tests.test_train_support import add_bad_files, link_tree
+from tests.train_support import add_bad_files, link_tree
 from train.config import TrainConfig
 
 pytestmark = [requires_tensorflow, requires_shared_data]
 
 RUN_FILES = (
-    "model.keras", "config.json", "data_summary.json", "history.json", "curves.png",
-    "test_metrics.json", "confusion_matrix.png", "predictions.csv", "threshold.json",
+    "model.keras",
+    "config.json",
+    "data_summary.json",
+    "history.json",
+    "curves.png",
+    "test_metrics.json",
+    "confusion_matrix.png",
+    "predictions.csv",
+    "threshold.json",
 )
 
 
 def _cfg(out: Path, **kw) -> TrainConfig:
     """A tiny MobileNet (alpha 0.25) from random weights on a few real images."""
-    base = {"data": str(FACES), "out": str(out), "weights": "none", "alpha": 0.25, "image_size": 32,
-                "limit_per_class": 8, "epochs": 1, "batch_size": 8, "learning_rate": 1e-3}
+    base = {
+        "data": str(FACES),
+        "out": str(out),
+        "weights": "none",
+        "alpha": 0.25,
+        "image_size": 32,
+        "limit_per_class": 8,
+        "epochs": 1,
+        "batch_size": 8,
+        "learning_rate": 1e-3,
+    }
     return TrainConfig(**{**base, **kw})
 
 
@@ -35,8 +51,14 @@ def tiny_run(tmp_path_factory):
     from train.fit import run_fit
 
     out = tmp_path_factory.mktemp("train") / "tiny"
-    cfg = _cfg(out, image_size=64, trainable_layers=-1, limit_per_class=12, epochs=3,
-               threshold_from_valid=True)
+    cfg = _cfg(
+        out,
+        image_size=64,
+        trainable_layers=-1,
+        limit_per_class=12,
+        epochs=3,
+        threshold_from_valid=True,
+    )
     return run_fit(cfg)
 
 
@@ -106,8 +128,9 @@ def test_evaluate_table(tiny_run, tmp_path):
     assert sd21.metrics.roc_auc is None and sd21.metrics.accuracy == sd21.metrics.specificity
 
     out_json = tmp_path / "eval.json"
-    res = CliRunner().invoke(app, ["evaluate", str(model_path), *sets, "--limit-per-class", "4",
-                                   "--json", str(out_json)])
+    res = CliRunner().invoke(
+        app, ["evaluate", str(model_path), *sets, "--limit-per-class", "4", "--json", str(out_json)]
+    )
     assert res.exit_code == 0, res.output
     assert "| set | n_real | n_fake | accuracy | precision | recall | f1 | roc_auc |" in res.stdout
     assert "| sd21_faces | 0 | 4 |" in res.stdout and "n/a" in res.stdout
@@ -121,8 +144,12 @@ def test_gradcam_writes_overlays_and_grids(tiny_run, tmp_path):
     from train.gradcam import run_gradcam
 
     single = min((FACES / "test" / "real").glob("*.jpg"))
-    written = run_gradcam(str(tiny_run.run_dir / "model.keras"), [str(FACES / "test"), str(single)],
-                          str(tmp_path / "cam"), per_class=2)
+    written = run_gradcam(
+        str(tiny_run.run_dir / "model.keras"),
+        [str(FACES / "test"), str(single)],
+        str(tmp_path / "cam"),
+        per_class=2,
+    )
     assert len(written["overlays"]) == 5 and len(written["grids"]) == 2
     assert {p.name for p in written["grids"]} == {"grid_fake.png", "grid_real.png"}
     for p in written["overlays"] + written["grids"]:
@@ -145,7 +172,9 @@ def test_gradcam_heatmap_follows_the_evidence():
     head = keras.layers.Dense(2, activation="softmax", name="probabilities")
     model = keras.Model(inp, head(pooled))
     conv.set_weights([np.ones((1, 1, 3, 1), np.float32)])
-    head.set_weights([np.array([[-1.0, 1.0]], np.float32), np.zeros(2, np.float32)])  # real <- activation
+    head.set_weights(
+        [np.array([[-1.0, 1.0]], np.float32), np.zeros(2, np.float32)]
+    )  # real <- activation
     x = np.zeros((1, 16, 16, 3), np.float32)
     x[0, 2:6, 9:13] = 1.0
     heat, probs, t = GradCam(model, "conv")(x, "real")
@@ -177,8 +206,18 @@ def imagenet_pair(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("imagenet")
     runs = {}
     for mode in ("on", "off"):
-        r = run_fit(_cfg(tmp / mode, weights="imagenet", alpha=1.0, cache_features=mode,
-                         trainable_layers=10, epochs=2, in_memory="on", learning_rate=1e-3))
+        r = run_fit(
+            _cfg(
+                tmp / mode,
+                weights="imagenet",
+                alpha=1.0,
+                cache_features=mode,
+                trainable_layers=10,
+                epochs=2,
+                in_memory="on",
+                learning_rate=1e-3,
+            )
+        )
         with open(r.run_dir / "predictions.csv") as f:
             runs[mode] = (r, np.array([float(row["p_fake"]) for row in csv.DictReader(f)]))
     return runs
@@ -206,8 +245,11 @@ def test_keras_and_tflite_rows_agree(imagenet_pair, tmp_path):
     sets = [str(FACES / "test"), str(SHARED_DATA / "sd21_faces")]
     rows, t = evaluate_sets(str(model_path), sets, limit=6)
     tflite = keras_to_tflite(load_model(model_path), "fp32")
-    bundle = save_bundle(tflite, BundleInfo(preprocess=PreprocessSpec(height=32, width=32), threshold=t),
-                         tmp_path / "tiny_fp32.tflite")
+    bundle = save_bundle(
+        tflite,
+        BundleInfo(preprocess=PreprocessSpec(height=32, width=32), threshold=t),
+        tmp_path / "tiny_fp32.tflite",
+    )
     rt_rows, _ = evaluate_sets(str(bundle.path), sets, limit=6)
     assert rows[0].metrics.roc_auc not in (None, 0.5)
     for k, r in zip(rows, rt_rows):
@@ -250,7 +292,11 @@ def test_streamed_augmented_run_skips_bad_files(tmp_path):
     names = {Path(s["path"]).name for s in summary["skipped"] if s["split"] == "train"}
     assert names == {"truncated.jpg", "not_an_image.jpg", "empty.jpg", "notes.txt"}
     assert summary["splits"]["train"]["counts"] == {"fake": 3, "real": 3}
-    assert json.loads((r.run_dir / "config.json").read_text())["augment"] == ["flip", "jpeg", "crop"]
+    assert json.loads((r.run_dir / "config.json").read_text())["augment"] == [
+        "flip",
+        "jpeg",
+        "crop",
+    ]
 
 
 def test_ctrl_c_leaves_no_half_written_model(tmp_path, monkeypatch):
@@ -266,7 +312,10 @@ def test_ctrl_c_leaves_no_half_written_model(tmp_path, monkeypatch):
         run_fit(_cfg(tmp_path / "run"))
     left = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert "model.keras" not in left and not [n for n in left if "tmp" in n]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["resolved"]["status"] == "interrupted"
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text())["resolved"]["status"]
+        == "interrupted"
+    )
 
 
 def test_cli_fit_errors_are_one_line(tmp_path):
@@ -296,16 +345,47 @@ def test_multiworker_strategy_with_two_local_workers(tmp_path):
             ports.append(s.getsockname()[1])
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "train", "fit", "--data", str(FACES), "--out", str(out),
-            "--weights", "none", "--alpha", "0.25", "--image-size", "32", "--limit-per-class", "4",
-            "--epochs", "1", "--batch-size", "4", "--strategy", "multiworker"]
+    args = [
+        sys.executable,
+        "-m",
+        "train",
+        "fit",
+        "--recipe",
+        "report",
+        "--data",
+        str(FACES),
+        "--out",
+        str(out),
+        "--weights",
+        "none",
+        "--alpha",
+        "0.25",
+        "--image-size",
+        "32",
+        "--limit-per-class",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--strategy",
+        "multiworker",
+    ]
     repo = Path(__file__).resolve().parent.parent
     procs = []
     for index in (1, 0):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen(args, cwd=repo, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+        }
+        procs.append(
+            subprocess.Popen(
+                args, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[1][-2000:] + outputs[0][-2000:]
     assert "non-chief worker" in outputs[0]

@@ -1,4 +1,4 @@
-"""The training input pipeline is edge_runtime's preprocessing; model building; optimizer; weights."""
+"""Training input pipeline = edge_runtime's preprocessing; model building; optimizer; weights."""
 
 from __future__ import annotations
 
@@ -25,9 +25,13 @@ SPECS = [
 def _files() -> SplitFiles:
     """Real images of every shared set: 256x256 faces, 250x250 LFW, Photoshop composites."""
     picks = []
-    for folder, label in (("faces140k_sample/test/real", 1), ("faces140k_sample/test/fake", 0),
-                          ("ciplab_real_and_fake/fake", 0), ("lfw_faceswap/real", 1),
-                          ("sd21_faces/fake", 0)):
+    for folder, label in (
+        ("faces140k_sample/test/real", 1),
+        ("faces140k_sample/test/fake", 0),
+        ("ciplab_real_and_fake/fake", 0),
+        ("lfw_faceswap/real", 1),
+        ("sd21_faces/fake", 0),
+    ):
         picks += [Sample(str(p), label) for p in sorted((SHARED_DATA / folder).glob("*.jpg"))[:2]]
     return SplitFiles("mixed", picks)
 
@@ -61,8 +65,10 @@ def test_shuffled_batches_keep_labels_with_images():
     for x, y in ds:
         for xi, yi in zip(x.numpy(), y.numpy()):
             seen[round(float(xi.sum()), 2)] = int(yi.argmax())
-    truth = {round(float(((img.astype(np.float32) - 127.5) / 127.5).sum()), 2): int(lab)
-             for img, lab in zip(dec.images, dec.labels)}
+    truth = {
+        round(float(((img.astype(np.float32) - 127.5) / 127.5).sum()), 2): int(lab)
+        for img, lab in zip(dec.images, dec.labels)
+    }
     assert seen == truth
 
 
@@ -120,14 +126,18 @@ def test_base_learning_rate_multiplier_zero_freezes_base():
     cfg = _tiny_cfg(base_learning_rate_multiplier=0.0)
     built = build_model(cfg)
     compile_model(built.model, cfg, built)
-    base_before = [w.numpy().copy() for layer in built.trainable_base_layers for w in layer.trainable_weights]
+    base_before = [
+        w.numpy().copy() for layer in built.trainable_base_layers for w in layer.trainable_weights
+    ]
     head = built.model.get_layer("probabilities")
     head_before = head.kernel.numpy().copy()
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
     y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 8)]
     built.model.fit(x, y, epochs=2, batch_size=4, verbose=0)
-    base_after = [w.numpy() for layer in built.trainable_base_layers for w in layer.trainable_weights]
+    base_after = [
+        w.numpy() for layer in built.trainable_base_layers for w in layer.trainable_weights
+    ]
     assert all(np.array_equal(a, b) for a, b in zip(base_before, base_after))
     assert not np.array_equal(head_before, head.kernel.numpy())
 
@@ -156,7 +166,10 @@ def test_imagenet_weights_offline_is_one_clear_line(arch, alpha, monkeypatch, tm
         pass
 
     def offline(*args, **kwargs):
-        raise FetchError("URL fetch failure on https://example/x.h5: None -- [Errno -2] Name or service not known")
+        raise FetchError(
+            "URL fetch failure on https://example/x.h5: "
+            "None -- [Errno -2] Name or service not known"
+        )
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))

@@ -88,13 +88,17 @@ def augmented_loader(
     spec: PreprocessSpec, names: Sequence[str], random_crop_fraction: float | None = None
 ) -> Loader:
     """path, rng -> augmented uint8 network input; decoding is edge_runtime's load_image."""
-    frac = random_crop_side_fraction(spec, random_crop_fraction) if "crop" in names else (
-        spec.crop_fraction if spec.crop == "center" else 1.0
+    frac = (
+        random_crop_side_fraction(spec, random_crop_fraction)
+        if "crop" in names
+        else (spec.crop_fraction if spec.crop == "center" else 1.0)
     )
     # JPEG draft decoding must still leave the cropped region at least network-sized.
     min_size = (math.ceil(spec.width / frac), math.ceil(spec.height / frac))
 
     def load(path: str, rng: np.random.Generator) -> np.ndarray:
-        return augment_image(load_image(path, min_size=min_size), spec, names, rng, random_crop_fraction)
+        return augment_image(
+            load_image(path, min_size=min_size), spec, names, rng, random_crop_fraction
+        )
 
     return load

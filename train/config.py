@@ -1,11 +1,19 @@
-"""The training recipe: every value a flag; the defaults are the report's recipe."""
+"""The training recipe: every value a flag; recipes are data files in train/recipes/.
+
+TrainConfig's field defaults are the report's recipe (train/recipes/report.json holds the same
+values, a test keeps them equal); `python -m train fit` starts from --recipe (default: the
+shipped model's, train/recipes/default.json) and flags override single values.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from edge_runtime.evaluation import default_sample_dir
 from edge_runtime.types import PreprocessSpec
 
 from .errors import ConfigError
@@ -33,7 +41,9 @@ def parse_trainable_layers(text: str | int) -> int:
         try:
             value = int(str(text).strip())
         except ValueError:
-            raise ConfigError(f"--trainable-layers: expected a number or 'all', got {text!r}") from None
+            raise ConfigError(
+                f"--trainable-layers: expected a number or 'all', got {text!r}"
+            ) from None
     if value < ALL_LAYERS:
         raise ConfigError(f"--trainable-layers: expected >= 0 or -1 (all), got {value}")
     return value
@@ -58,7 +68,7 @@ def parse_augment(text: str | None) -> tuple[str, ...]:
 class TrainConfig:
     """One training run. `resolved()` adds what was derived at run time."""
 
-    data: str = "../shared/data/faces140k_sample"
+    data: str = str(default_sample_dir())
     out: str = ""
     # Model
     arch: str = "mobilenet"
@@ -116,7 +126,9 @@ class TrainConfig:
                 raise ConfigError(msg)
 
         need(self.arch in ARCHS, f"--arch: {self.arch!r} not one of {', '.join(ARCHS)}")
-        need(self.weights in WEIGHTS, f"--weights: {self.weights!r} not one of {', '.join(WEIGHTS)}")
+        need(
+            self.weights in WEIGHTS, f"--weights: {self.weights!r} not one of {', '.join(WEIGHTS)}"
+        )
         need(
             self.strategy in STRATEGIES,
             f"--strategy: {self.strategy!r} not one of {', '.join(STRATEGIES)}",
@@ -130,22 +142,34 @@ class TrainConfig:
                 self.alpha in MOBILENET_ALPHAS,
                 f"--alpha: {self.alpha} not one of {', '.join(map(str, MOBILENET_ALPHAS))}",
             )
-        need(self.image_size >= 32, f"--image-size: {self.image_size} is below 32 (MobileNet's minimum)")
-        need(self.resize in RESIZE_METHODS, f"--resize: {self.resize!r} not one of {', '.join(RESIZE_METHODS)}")
+        need(
+            self.image_size >= 32,
+            f"--image-size: {self.image_size} is below 32 (MobileNet's minimum)",
+        )
+        need(
+            self.resize in RESIZE_METHODS,
+            f"--resize: {self.resize!r} not one of {', '.join(RESIZE_METHODS)}",
+        )
         need(self.crop in CROPS, f"--crop: {self.crop!r} not one of {', '.join(CROPS)}")
         need(0 < self.crop_fraction <= 1, f"--crop-fraction: {self.crop_fraction} not in (0, 1]")
         need(self.std > 0, f"--std: must be > 0, got {self.std}")
-        need(self.trainable_layers >= ALL_LAYERS, f"--trainable-layers: {self.trainable_layers} < -1")
+        need(
+            self.trainable_layers >= ALL_LAYERS, f"--trainable-layers: {self.trainable_layers} < -1"
+        )
         need(self.dense_units >= 1, f"--dense-units: {self.dense_units} < 1")
         need(0 <= self.dropout < 1, f"--dropout: {self.dropout} not in [0, 1)")
         need(self.learning_rate > 0, f"--learning-rate: {self.learning_rate} must be > 0")
         if self.base_learning_rate_multiplier is not None:
             need(
                 self.base_learning_rate_multiplier >= 0,
-                f"--base-learning-rate-multiplier: {self.base_learning_rate_multiplier} must be >= 0",
+                "--base-learning-rate-multiplier: "
+                f"{self.base_learning_rate_multiplier} must be >= 0",
             )
         need(self.weight_decay >= 0, f"--weight-decay: {self.weight_decay} must be >= 0")
-        need(0 <= self.label_smoothing < 1, f"--label-smoothing: {self.label_smoothing} not in [0, 1)")
+        need(
+            0 <= self.label_smoothing < 1,
+            f"--label-smoothing: {self.label_smoothing} not in [0, 1)",
+        )
         need(self.batch_size >= 1, f"--batch-size: {self.batch_size} < 1")
         need(self.epochs >= 1, f"--epochs: {self.epochs} < 1")
         if self.limit_per_class is not None:
@@ -164,6 +188,58 @@ class TrainConfig:
         d["augment"] = list(self.augment)
         d["preprocess"] = self.spec().to_dict()
         return d
+
+
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+DEFAULT_RECIPE = "default"  # the shipped model's recipe
+# The values a recipe file may set: the model, preprocessing and optimisation, not the paths
+# or the engine (those are about where and how a recipe runs, not what it is).
+RECIPE_FIELDS = (
+    "arch", "alpha", "weights", "image_size", "trainable_layers", "dense_units", "dropout",
+    "freeze_batchnorm", "resize", "crop", "crop_fraction", "mean", "std", "learning_rate",
+    "base_learning_rate_multiplier", "weight_decay", "label_smoothing", "batch_size", "epochs",
+    "seed", "augment", "random_crop_fraction", "threshold_from_valid",
+)  # fmt: skip
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.json"))
+
+
+def load_recipe(name_or_path: str) -> dict[str, Any]:
+    """A recipe's values: train/recipes/NAME.json, or a JSON file path."""
+    p = Path(name_or_path)
+    if p.suffix != ".json":
+        p = RECIPES_DIR / f"{name_or_path}.json"
+    if not p.is_file():
+        raise ConfigError(
+            f"--recipe {name_or_path}: no such recipe (named: {', '.join(recipe_names())}; "
+            "or a .json file)"
+        )
+    try:
+        data = json.loads(p.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{p}: unreadable recipe ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a recipe is a JSON object")
+    data.pop("about", None)
+    unknown = sorted(set(data) - set(RECIPE_FIELDS))
+    if unknown:
+        raise ConfigError(f"{p}: unknown recipe key(s) {', '.join(unknown)}")
+    if "augment" in data:
+        data["augment"] = parse_augment(",".join(data["augment"]))
+    if "trainable_layers" in data:
+        data["trainable_layers"] = parse_trainable_layers(data["trainable_layers"])
+    return data
+
+
+def config_from_recipe(recipe: str = DEFAULT_RECIPE, **overrides: Any) -> TrainConfig:
+    """TrainConfig = field defaults <- the recipe file <- explicit overrides (flags)."""
+    known = {f.name for f in fields(TrainConfig)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise ConfigError(f"unknown setting(s) {', '.join(bad)}")
+    return TrainConfig(**{**load_recipe(recipe), **overrides})
 
 
 def default_run_name() -> str:

@@ -59,7 +59,9 @@ def _split_dir(root: Path, split: str) -> Path | None:
     return None
 
 
-def find_layout(path: str | os.PathLike, use_csv: str = "auto", splits: Sequence[str] = SPLITS) -> Layout:
+def find_layout(
+    path: str | os.PathLike, use_csv: str = "auto", splits: Sequence[str] = SPLITS
+) -> Layout:
     """The split folders under `path` (or under the Kaggle download's subfolders)."""
     top = Path(path)
     if not top.exists():
@@ -98,7 +100,9 @@ def find_layout(path: str | os.PathLike, use_csv: str = "auto", splits: Sequence
         if use_csv == "on":
             absent = [s for s in splits if s not in csv_files]
             if absent:
-                raise DataError(f"{root}: --use-csv on but no {', '.join(a + '.csv' for a in absent)} found")
+                raise DataError(
+                    f"{root}: --use-csv on but no {', '.join(a + '.csv' for a in absent)} found"
+                )
     return Layout(root=root, split_dirs=split_dirs, csv_files=csv_files)
 
 
@@ -121,7 +125,7 @@ def _csv_label(row: dict[str, str], path_text: str) -> int | None:
 
 
 def list_csv_split(csv_file: Path, layout: Layout, split: str) -> SplitFiles:
-    """Files listed in a Kaggle-style CSV (a `path` column; label from folder, label_str or label)."""
+    """Files listed in a Kaggle-style CSV (`path` column; label from folder, label_str, label)."""
     try:
         with open(csv_file, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
@@ -148,7 +152,9 @@ def list_csv_split(csv_file: Path, layout: Layout, split: str) -> SplitFiles:
         elif not p.is_file():
             skipped.append(Skipped(str(p), f"listed in {csv_file.name} but missing", split))
         elif not is_image_name(p.name):
-            skipped.append(Skipped(str(p), f"not an image file (suffix {p.suffix or 'none'!r})", split))
+            skipped.append(
+                Skipped(str(p), f"not an image file (suffix {p.suffix or 'none'!r})", split)
+            )
         else:
             samples.append(Sample(str(p), label))
     return SplitFiles(name=split, samples=samples, skipped=skipped, source=str(csv_file))
@@ -219,7 +225,9 @@ def decode_files(
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         for i, err in enumerate(pool.map(one, range(n))):
             if err is not None:
-                skipped.append(Skipped(files.samples[i].path, _reason(err, files.samples[i].path), files.name))
+                skipped.append(
+                    Skipped(files.samples[i].path, _reason(err, files.samples[i].path), files.name)
+                )
             if n >= 2000 and (i + 1) % 5000 == 0:
                 log(f"{files.name}: decoded {i + 1}/{n}")
     index = np.flatnonzero(ok)

@@ -1,13 +1,13 @@
 """`python -m train evaluate MODEL SET...`: one table, one row per labelled folder.
 
-MODEL is a Keras run's model.keras (preprocessing and threshold from its run folder) or a
+MODEL is a Keras run's model.keras (preprocessing and threshold from its run folder, by
+edge_runtime.run_folder's rules) or a
 .tflite / bundle / bundled variant name, evaluated through edge_runtime's Detector, so the same
 table compares the Keras model with its runtime variants.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
+from edge_runtime.run_folder import RunFolder
 from edge_runtime.types import VARIANTS, PreprocessSpec
 
 from .data import Skipped, SplitFiles, eval_set, limit_per_class
 from .errors import ConfigError
 from .log import log
-from edge_runtime.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
 
 
 @dataclass
@@ -41,27 +42,6 @@ class EvalRow:
         }
 
 
-def run_folder_threshold(run_dir: Path) -> float | None:
-    """The threshold a training run chose (threshold.json), if any."""
-    f = run_dir / "threshold.json"
-    if f.is_file():
-        try:
-            return float(json.loads(f.read_text("utf-8"))["threshold"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    return None
-
-
-def run_folder_spec(run_dir: Path) -> PreprocessSpec | None:
-    f = run_dir / "config.json"
-    if f.is_file():
-        try:
-            return PreprocessSpec.from_dict(json.loads(f.read_text("utf-8"))["preprocess"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    return None
-
-
 class KerasScorer:
     """P(fake) of a .keras model over files, with edge_runtime's preprocessing."""
 
@@ -72,13 +52,16 @@ class KerasScorer:
         try:
             self.model = load_model(path)
         except Exception as e:  # noqa: BLE001 - corrupt or foreign file: one line, no traceback
-            raise ConfigError(f"{path}: cannot load Keras model ({type(e).__name__}: {e})") from None
+            raise ConfigError(
+                f"{path}: cannot load Keras model ({type(e).__name__}: {e})"
+            ) from None
         h, w = (int(d) for d in self.model.input_shape[1:3])
-        spec = spec or run_folder_spec(path.parent) or PreprocessSpec()
-        if (spec.height, spec.width) != (h, w):
-            spec = PreprocessSpec.from_dict({**spec.to_dict(), "height": h, "width": w})
-        self.spec = spec
-        self.threshold = run_folder_threshold(path.parent)
+        run = RunFolder(path.parent)
+        recorded = spec or run.preprocess()
+        self.spec = (recorded or PreprocessSpec()).fit_input(
+            h, w, recorded=recorded is not None, name=str(path), where="run's preprocessing"
+        )
+        self.threshold, _ = run.threshold()  # threshold.json, else DEFAULT_THRESHOLD
         self.batch_size = batch_size
         self.forward = make_forward(self.model)
 
@@ -105,7 +88,9 @@ class RuntimeScorer:
         from edge_runtime.types import DetectionError
 
         p, labels, skipped = [], [], []
-        for sample, result in zip(files.samples, self.detector.detect_many(s.path for s in files.samples)):
+        for sample, result in zip(
+            files.samples, self.detector.detect_many(s.path for s in files.samples)
+        ):
             if isinstance(result, DetectionError):
                 reason = result.error
                 if reason.startswith(sample.path + ": "):
@@ -128,7 +113,8 @@ def make_scorer(model: str, batch_size: int = 64, num_threads: int | None = None
             model = str(p.with_name(p.name[: -len(".bundle.json")] + ".tflite"))
         return RuntimeScorer(model, num_threads)
     raise ConfigError(
-        f"{model}: expected a .keras model, a .tflite (bundle) or a variant name ({', '.join(VARIANTS)})"
+        f"{model}: expected a .keras model, a .tflite "
+        f"(bundle) or a variant name ({', '.join(VARIANTS)})"
     )
 
 
@@ -145,7 +131,7 @@ def evaluate_sets(
         raise ConfigError("no evaluation set given")
     listed = [eval_set(s) for s in sets]  # every folder checked before the model loads
     scorer = make_scorer(model, batch_size, num_threads)
-    t = threshold if threshold is not None else (scorer.threshold if scorer.threshold is not None else 0.5)
+    t = threshold if threshold is not None else scorer.threshold
     if not 0.0 <= t <= 1.0:
         raise ConfigError(f"--threshold: {t} not in [0, 1]")
     rows = []
@@ -154,7 +140,9 @@ def evaluate_sets(
         files = limit_per_class(files, limit, seed)
         log(f"evaluating {name}: {len(files.samples)} images")
         p_fake, labels, skipped = scorer.score(files)
-        rows.append(EvalRow(name, str(path), binary_metrics(labels, p_fake, t), files.skipped + skipped))
+        rows.append(
+            EvalRow(name, str(path), binary_metrics(labels, p_fake, t), files.skipped + skipped)
+        )
     return rows, t
 
 
@@ -163,7 +151,7 @@ def _unique_names(sets: Sequence[str], names: Sequence[str]) -> list[str]:
     out = list(names)
     for i, s in enumerate(sets):
         if out.count(names[i]) > 1:
-            out[i] = "/".join(Path(s).resolve().parts[-2:]) + names[i][len(Path(s).name):]
+            out[i] = "/".join(Path(s).resolve().parts[-2:]) + names[i][len(Path(s).name) :]
     return out
 
 

@@ -19,12 +19,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from edge_runtime.fileio import atomic_write_bytes
+from edge_runtime.inputs import is_image_name
 from edge_runtime.preprocess import load_resized, normalize
+from edge_runtime.run_folder import RunFolder
 from edge_runtime.types import FAKE_INDEX, LABELS, EdgeDetectError, PreprocessSpec
 
-from .data import IMAGE_SUFFIXES, Sample, class_dirs, eval_set, limit_per_class
+from .data import Sample, class_dirs, eval_set, limit_per_class
 from .errors import ConfigError
-from .evaluate import run_folder_spec
 from .log import log
 from .model import OUTPUT_NAME, last_conv_layer, load_model
 
@@ -55,8 +56,10 @@ class GradCam:
         self.kernel, self.bias = head.kernel, head.bias
         self.grad_model = keras.Model(model.input, [conv.output, head.input])
 
-    def __call__(self, x: np.ndarray, target: str = "predicted") -> tuple[np.ndarray, np.ndarray, int]:
-        """x: 1 x H x W x 3 normalised -> (heatmap at conv resolution, probabilities, target index)."""
+    def __call__(
+        self, x: np.ndarray, target: str = "predicted"
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """x: 1 x H x W x 3 normalised -> (heatmap at conv resolution, probabilities, target)."""
         import tensorflow as tf
 
         x = tf.convert_to_tensor(x)
@@ -111,7 +114,9 @@ def side_by_side(r: CamResult) -> Image.Image:
     return canvas
 
 
-def grid(results: Sequence[CamResult], path: str | os.PathLike, title: str, columns: int = 4) -> None:
+def grid(
+    results: Sequence[CamResult], path: str | os.PathLike, title: str, columns: int = 4
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,7 +138,9 @@ def grid(results: Sequence[CamResult], path: str | os.PathLike, title: str, colu
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _inputs(inputs: Sequence[str], per_class: int, seed: int) -> tuple[list[Sample | str], dict[int, list[Sample]]]:
+def _inputs(
+    inputs: Sequence[str], per_class: int, seed: int
+) -> tuple[list[Sample | str], dict[int, list[Sample]]]:
     """Loose image files, and per-class samples from labelled folders."""
     singles: list[Sample | str] = []
     by_class: dict[int, list[Sample]] = {}
@@ -141,7 +148,7 @@ def _inputs(inputs: Sequence[str], per_class: int, seed: int) -> tuple[list[Samp
         p = Path(item)
         if p.is_dir():
             if not class_dirs(p) and not (p / "test").is_dir():
-                singles += sorted(str(f) for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+                singles += sorted(str(f) for f in p.iterdir() if is_image_name(f.name))
                 continue
             files = limit_per_class(eval_set(p), per_class, seed)
             for s in files.samples:
@@ -173,8 +180,10 @@ def run_gradcam(
         raise ConfigError("no images found in the given inputs")
     model = load_model(mp)
     h, w = (int(d) for d in model.input_shape[1:3])
-    spec = run_folder_spec(mp.parent) or PreprocessSpec()
-    spec = PreprocessSpec.from_dict({**spec.to_dict(), "height": h, "width": w})
+    recorded = RunFolder(mp.parent).preprocess()
+    spec = (recorded or PreprocessSpec()).fit_input(
+        h, w, recorded=recorded is not None, name=str(mp), where="run's preprocessing"
+    )
     cam = GradCam(model, layer)
     log(f"Grad-CAM on layer {cam.layer} of {mp}")
     out = Path(out_dir)
@@ -190,7 +199,9 @@ def run_gradcam(
             return None
         heat, probs, t = cam(normalize(pixels, spec)[None], target)
         heat = upsample(heat, h, w)
-        r = CamResult(path, label, float(probs[FAKE_INDEX]), t, pixels, heat, overlay(pixels, heat, alpha))
+        r = CamResult(
+            path, label, float(probs[FAKE_INDEX]), t, pixels, heat, overlay(pixels, heat, alpha)
+        )
         tag = LABELS[label] + "_" if label is not None else ""
         dest = out / "overlays" / f"{tag}{Path(path).stem}.png"
         atomic_write_bytes(dest, _png(side_by_side(r)))

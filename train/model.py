@@ -39,7 +39,11 @@ def _base(cfg: TrainConfig, inp, weights):
         warnings.simplefilter("ignore", UserWarning)
         if cfg.arch == "mobilenet":
             return keras.applications.MobileNet(
-                input_shape=shape, input_tensor=inp, alpha=cfg.alpha, include_top=False, weights=weights
+                input_shape=shape,
+                input_tensor=inp,
+                alpha=cfg.alpha,
+                include_top=False,
+                weights=weights,
             )
         if cfg.arch == "densenet121":
             return keras.applications.DenseNet121(
@@ -67,7 +71,9 @@ def build_model(cfg: TrainConfig) -> BuiltModel:
             raise
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         reason = reason.split(" -- ")[-1]  # Keras: "URL fetch failure on <url>: None -- <why>"
-        raise WeightsError(missing_weights_message(cfg.arch, cfg.alpha, cfg.image_size, reason)) from None
+        raise WeightsError(
+            missing_weights_message(cfg.arch, cfg.alpha, cfg.image_size, reason)
+        ) from None
     base_layers = [layer for layer in base.layers if layer.name != INPUT_NAME]
     x = keras.layers.GlobalAveragePooling2D(name="global_average_pooling")(base.output)
     x = keras.layers.Dense(cfg.dense_units, activation="relu", name="dense_hidden")(x)

@@ -27,7 +27,9 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
 def normalize_tf(x, spec: PreprocessSpec):
     import tensorflow as tf
 
-    return (tf.cast(x, tf.float32) - tf.constant(spec.mean, tf.float32)) / tf.constant(spec.std, tf.float32)
+    return (tf.cast(x, tf.float32) - tf.constant(spec.mean, tf.float32)) / tf.constant(
+        spec.std, tf.float32
+    )
 
 
 def _options():
@@ -168,9 +170,14 @@ class _Inference:
         return self.model(x, training=False)
 
 
-def forward_images(forward, images: np.ndarray, spec: PreprocessSpec, batch_size: int) -> np.ndarray:
+def forward_images(
+    forward, images: np.ndarray, spec: PreprocessSpec, batch_size: int
+) -> np.ndarray:
     """Run a network on uint8 images, normalised with edge_runtime.preprocess.normalize."""
-    outs = [forward(normalize(images[i : i + batch_size], spec)) for i in range(0, len(images), batch_size)]
+    outs = [
+        forward(normalize(images[i : i + batch_size], spec))
+        for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 

@@ -48,7 +48,9 @@ def plot_curves(history: dict, path: str | os.PathLike, title: str = "") -> None
     plt.close(fig)
 
 
-def plot_confusion(matrix: Sequence[Sequence[int]], path: str | os.PathLike, title: str = "") -> None:
+def plot_confusion(
+    matrix: Sequence[Sequence[int]], path: str | os.PathLike, title: str = ""
+) -> None:
     """Rows = true class, columns = predicted class, in LABELS order (fake, real)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
@@ -56,8 +58,15 @@ def plot_confusion(matrix: Sequence[Sequence[int]], path: str | os.PathLike, tit
     top = max(max(row) for row in matrix) or 1
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
-            ax.text(j, i, str(value), ha="center", va="center",
-                    color="white" if value > top / 2 else "black", fontsize=14)
+            ax.text(
+                j,
+                i,
+                str(value),
+                ha="center",
+                va="center",
+                color="white" if value > top / 2 else "black",
+                fontsize=14,
+            )
     ax.set_xticks(range(len(LABELS)), [f"pred {name}" for name in LABELS])
     ax.set_yticks(range(len(LABELS)), [f"true {name}" for name in LABELS])
     ax.set_title(title or "confusion matrix (positive = real)")

@@ -25,7 +25,7 @@ def shared_weights_dir() -> Path:
 
 
 def keras_models_dir() -> Path:
-    """Where keras.utils.get_file looks (same rules as Keras 3: KERAS_HOME, ~/.keras, /tmp/.keras)."""
+    """Where keras.utils.get_file looks (Keras 3's rules: KERAS_HOME, ~/.keras, /tmp/.keras)."""
     home = os.environ.get("KERAS_HOME")
     if not home:
         base = os.path.expanduser("~")

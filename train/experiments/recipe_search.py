@@ -3,7 +3,8 @@
 How the shipped recipe was chosen (MODEL_CARD.md). It mirrors train/'s model and
 edge_runtime's preprocessing in a few lines so it runs where only JAX + Keras exist:
 
-    KERAS_BACKEND=jax python train/experiments/recipe_search.py train/experiments/recipe_search_configs.json \
+    KERAS_BACKEND=jax python train/experiments/recipe_search.py \
+        train/experiments/recipe_search_configs.json \
         [DATA_ROOT (default ../shared/data/faces140k_sample)] [WEIGHTS.h5]
 
 Prints one JSON line per config: per-epoch (val_loss, val_accuracy, val_auc) and the best
@@ -22,10 +23,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_runtime.evaluation import default_sample_dir
+from edge_runtime.evaluation import (
+    default_sample_dir,
+    roc_auc,  # numpy-only, no TensorFlow
+)
 from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import PreprocessSpec
-from edge_runtime.evaluation import roc_auc  # numpy-only, no TensorFlow
 
 D = Path(sys.argv[2]) if len(sys.argv) > 2 else default_sample_dir()
 WEIGHTS = sys.argv[3] if len(sys.argv) > 3 else "../shared/weights/mobilenet_1_0_224_tf_no_top.h5"
@@ -49,15 +52,14 @@ for name, spec in (("native", native), ("squash", squash)):
 print("loaded", time.time() - t, flush=True)
 
 
-
 def build(size, dropout, trainable):
     base = keras.applications.MobileNet(
         input_shape=(size, size, 3), include_top=False, weights=None
     )
     base.load_weights(WEIGHTS)
     if trainable != "all":
-        for l in base.layers[: len(base.layers) - int(trainable)]:
-            l.trainable = False
+        for layer in base.layers[: len(base.layers) - int(trainable)]:
+            layer.trainable = False
     inp = keras.Input((size, size, 3), name="image")
     x = base(inp)
     x = keras.layers.GlobalAveragePooling2D()(x)
