@@ -45,6 +45,28 @@ def ffhq_quad(right_eye, left_eye, mouth) -> np.ndarray:
     return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
 
 
+# A photo whose face's square matches the whole frame this well (IoU of the square's bounding box
+# with the frame) and this level already is that face's aligned crop, to within the detector's
+# keypoint noise (on the 140k test crops: median IoU 0.90, 95 % of tilts under 6 degrees). It is
+# used as it is: warping it again would only add interpolation blur and jitter.
+ALREADY_ALIGNED_IOU = 0.75
+ALREADY_ALIGNED_DEGREES = 8.0
+
+
+def is_already_aligned(quad: np.ndarray, width: int, height: int) -> bool:
+    """True when an image of width x height already is the aligned crop `quad` describes."""
+    quad = np.asarray(quad, dtype=np.float64)
+    x0, y0 = quad.min(axis=0)
+    x1, y1 = quad.max(axis=0)
+    iw = min(x1, width) - max(x0, 0.0)
+    ih = min(y1, height) - max(y0, 0.0)
+    if iw <= 0 or ih <= 0:
+        return False
+    inter = iw * ih
+    iou = inter / ((x1 - x0) * (y1 - y0) + width * height - inter)
+    return iou >= ALREADY_ALIGNED_IOU and abs(quad_angle_degrees(quad)) <= ALREADY_ALIGNED_DEGREES
+
+
 def quad_side(quad: np.ndarray) -> float:
     """Side of the crop square in source pixels (FFHQ's qsize)."""
     return float(np.hypot(*(quad[3] - quad[0])))
@@ -117,9 +139,12 @@ def eye_positions_in_crop(quad: np.ndarray, right_eye, left_eye, size: int = ALI
 
 __all__ = [
     "ALIGNED_SIZE",
+    "ALREADY_ALIGNED_DEGREES",
+    "ALREADY_ALIGNED_IOU",
     "aligned_crop",
     "eye_positions_in_crop",
     "ffhq_quad",
+    "is_already_aligned",
     "quad_angle_degrees",
     "quad_side",
 ]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .align import aligned_crop, ffhq_quad, quad_side
+from .align import aligned_crop, ffhq_quad, is_already_aligned, quad_side
 from .interpreter import Backend, make_interpreter
 from .preprocess import ImageSource, load_image_scaled, resize
 from .types import FaceOptions, ModelError, PreprocessSpec
@@ -437,7 +437,10 @@ def prepare_faces(
         if ok:
             quad = f.quad()
             side = quad_side(quad)
-            pixels = resize(aligned_crop(img, quad), spec)
+            if is_already_aligned(quad, *img.size):
+                pixels = resize(img, spec)  # the photo is this face's aligned crop already
+            else:
+                pixels = resize(aligned_crop(img, quad), spec)
         else:
             try:
                 side = f.crop_side()

@@ -325,3 +325,27 @@ def test_annotate_never_overwrites_an_input(tmp_path, capsys):
 def test_face_options_refuse_unknown_mode():
     with pytest.raises(ValueError, match="faces mode"):
         FaceOptions(mode="some")
+
+
+def test_already_aligned_rule():
+    frame = np.array([[0, 0], [0, 256], [256, 256], [256, 0]], float)
+    assert align.is_already_aligned(frame, 256, 256)
+    assert align.is_already_aligned(frame * 0.9 + 12, 256, 256)  # within detector noise
+    assert not align.is_already_aligned(frame * 0.6 + 50, 256, 256)  # a smaller face
+    t = np.radians(15)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    tilted = (frame - 128) @ rot.T + 128
+    assert not align.is_already_aligned(tilted, 256, 256)  # needs turning level
+
+
+@requires_shared_data
+def test_aligned_140k_crop_reaches_the_classifier_as_without_the_stage(face_detector):
+    from edge_runtime.preprocess import load_resized
+    from tests.conftest import sample_images
+
+    for path in sample_images("test", "fake", 3):
+        cut = faces.prepare_faces(
+            path, face_detector.face_finder, face_detector.spec, FaceOptions()
+        )
+        main = max(cut, key=lambda c: c.crop_px)
+        np.testing.assert_array_equal(main.pixels, load_resized(path, face_detector.spec))
