@@ -6,7 +6,13 @@ TensorFlow is the last resort and is only imported when neither runtime package 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +27,8 @@ _BACKENDS = (
     ("tensorflow", "tensorflow.lite", "tensorflow"),
 )
 BACKEND_NAMES = tuple(b[0] for b in _BACKENDS)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,16 @@ def _import_backend(name: str, module: str, version_module: str) -> Backend:
     return Backend(name, str(version), mod.Interpreter)
 
 
+# What to tell a user whose --backend NAME is not installed.
+_INSTALL_HINT = {
+    "ai_edge_litert": "LiteRT (ai_edge_litert) is not installed: pip install ai-edge-litert",
+    "tflite_runtime": "tflite_runtime is not installed: pip install tflite-runtime "
+    "(Python <= 3.11, numpy < 2)",
+    "tensorflow": "TensorFlow is not installed: pip install tensorflow, or the train extra "
+    "(pip install '.[train]'); the runtime itself never needs it",
+}
+
+
 def load_backend(preferred: str | None = None) -> Backend:
     """The named backend, or the first importable one in BACKEND_NAMES order."""
     candidates = _BACKENDS
@@ -54,6 +72,11 @@ def load_backend(preferred: str | None = None) -> Backend:
         try:
             return _import_backend(name, module, version_module)
         except ImportError as e:
+            if preferred:
+                missing = getattr(e, "name", None)
+                if missing and missing.split(".")[0] == module.split(".")[0]:
+                    raise BackendError(f"backend {name}: {_INSTALL_HINT[name]}") from None
+                raise BackendError(f"backend {name}: cannot import {module} ({e})") from None
             errors.append(f"{name}: {e}")
     raise BackendError(
         "no TFLite interpreter found ("
@@ -63,13 +86,49 @@ def load_backend(preferred: str | None = None) -> Backend:
     )
 
 
+# LiteRT's C++ code prints e.g. "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to
+# file descriptor 2 when tensors are allocated; Python's sys.stderr cannot catch it.
+_NATIVE_INFO_PREFIX = "INFO: "
+_fd_lock = threading.Lock()  # fd 2 is process-wide: one redirect at a time
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log():
+    """Hold fd 2 in a temporary file while native code runs; then its "INFO: " lines go to the
+    DEBUG log (shown with --verbose) and every other line (a real error) back to stderr."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield  # --verbose: LiteRT speaks for itself
+        return
+    with _fd_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no usable fd 2: nothing to hide
+            yield
+            return
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                held.seek(0)
+                for line in held.read().decode("utf-8", "replace").splitlines():
+                    if line.startswith(_NATIVE_INFO_PREFIX):
+                        log.debug(line)
+                    elif line.strip():  # also when the model failed to load: say why
+                        print(line, file=sys.stderr, flush=True)
+
+
 def make_interpreter(model_content: bytes, num_threads: int, backend: Backend, name: str) -> Any:
     """An allocated interpreter over the model bytes; num_threads is always passed."""
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     try:
-        interp = backend.interpreter_class(model_content=model_content, num_threads=num_threads)
-        interp.allocate_tensors()
+        with _native_stderr_to_log():
+            interp = backend.interpreter_class(model_content=model_content, num_threads=num_threads)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelError(f"{name}: {backend.name} cannot load this model ({first})") from None

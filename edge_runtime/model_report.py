@@ -50,7 +50,8 @@ def model_report(model: str | os.PathLike, backend: str | None = None) -> ModelR
             # The Python flatbuffer reader does not verify: garbage after a TFL3 identifier
             # reads as an empty model. A usable model always has a graph with inputs and outputs.
             raise ModelError(
-                f"{bundle.path}: not a valid TFLite model (no graph inputs/outputs in the flatbuffer)"
+                f"{bundle.path}: not a valid TFLite model "
+                "(no graph inputs/outputs in the flatbuffer)"
             )
     try:
         be = load_backend(backend)
@@ -104,8 +105,9 @@ def format_report(r: ModelReport) -> list[str]:
         lines += [f"input:               {_tensor_line(t)}" for t in f.get("inputs", [])]
         lines += [f"output:              {_tensor_line(t)}" for t in f.get("outputs", [])]
         ops = f.get("ops", {})
-        lines.append(f"ops ({len(ops)}):")
-        lines += [f"  {name:<28} v{version}" for name, version in ops.items()]
+        # Each op's version is the op kernel's version, not the runtime's: see min runtime above.
+        lines.append(f"ops ({len(ops)}, highest op version used):")
+        lines += [f"  {name:<28} op version {version}" for name, version in ops.items()]
     else:
         lines.append(f"flatbuffer:          {r.facts_error}")
     loads = "yes" if r.loads else f"NO - {r.load_error}" if r.load_error else "not checked"
@@ -122,6 +124,7 @@ def format_report(r: ModelReport) -> list[str]:
         "bundle metadata:",
         f"  variant:           {b.get('variant')}",
         "  labels:            " + ", ".join(f"{i}={n}" for i, n in enumerate(b.get("labels", []))),
+        f"  output:            {b.get('output', 'softmax')} (bundle.check_output)",
         f"  input size:        {pre.get('height')}x{pre.get('width')}",
         f"  normalisation:     (pixel - {pre.get('mean')}) / {pre.get('std')}",
         f"  resize:            {pre.get('resize')}, crop {crop}",

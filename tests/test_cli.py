@@ -334,8 +334,11 @@ def test_info_text_and_json(tiny_bundles):
         "zero point",
         "min runtime version",
         "0=fake, 1=real",
+        "highest op version used",
     ):
         assert needle in text.stdout, needle
+    conv = next(line for line in text.stdout.splitlines() if line.strip().startswith("CONV_2D"))
+    assert conv.split()[1:3] == ["op", "version"] and conv.split()[3].isdigit()
     report = json.loads(run_cli("info", model, "--json").stdout)
     assert report["sha256"] == sha and report["size_bytes"] == model.stat().st_size
     assert report["loads"] is True and report["backend"]
@@ -404,7 +407,8 @@ def test_subprocess_on_real_faces(tiny_bundles, tmp_path):
 
 @pytest.mark.skipif(
     not _default_model_present(),
-    reason="the trained default model (int8 bundle in edge_runtime/models/) is not in this checkout yet",
+    reason="the trained default model (int8 bundle in edge_runtime/models/) is not in this "
+    "checkout yet",
 )
 def test_default_model_needs_no_flag(tmp_path):
     image = VALID_CASES["bmp"](tmp_path)
