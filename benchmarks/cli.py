@@ -35,8 +35,6 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-
-
 def parse_threads(text: str, cores: int | None = None) -> list[int]:
     """'auto' -> 1..cores (1, 2, 4, ... and cores itself); '1,2,4' -> [1, 2, 4]."""
     cores = cores or usable_cores()
@@ -182,6 +180,10 @@ def run(
             raise _usage(str(e)) from None
 
     machine = machine_record(machine_label, backend_desc)
+    from .peaks import measure_peak
+
+    # The % of peak column divides by a measured peak, not by a clock from /proc/cpuinfo.
+    machine["measured_peak"] = measure_peak(max(thread_counts), backend)
     notes: list[str] = []
     if usable_cores() < max(thread_counts):
         notes.append(f"thread counts above the {usable_cores()} usable cores oversubscribe the CPU")

@@ -170,6 +170,7 @@ def row_from_worker(model: str, result: dict) -> Row:
         "has_bundle_metadata": result.get("has_bundle_metadata"),
         "throughput_source": result.get("throughput_source"),
         "image_error_examples": result.get("image_error_examples"),
+        "measured_peak": result.get("measured_peak"),
     }
     return row
 
@@ -191,12 +192,14 @@ def measure_cold_start(row: Row, options: BenchmarkOptions) -> None:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
     try:
         time_runs(cmd, 1, env)
-        times = time_runs(cmd, options.cold_start_runs, env)
+        # (wall seconds, CPU seconds) per process: the column is the median of the walls only.
+        walls, cpus = time_runs(cmd, options.cold_start_runs, env)
     except SystemExit as e:  # cold_start's timer reports a failed run this way
         row.extra["cold_start_error"] = str(e).splitlines()[0]
         return
-    row.cold_start_s = float(np.median(times))
-    row.extra["cold_start"] = f"median of {len(times)} fresh `{how} IMAGE` processes"
+    row.cold_start_s = float(np.median(walls))
+    row.extra["cold_start_cpu_s"] = float(np.median(cpus))
+    row.extra["cold_start"] = f"median of {len(walls)} fresh `{how} IMAGE` processes"
 
 
 def score_rows(rows: list[Row], images: list[tuple[str, str]]) -> None:
@@ -263,7 +266,13 @@ def add_compute_floor(rows: list[Row], machine: dict[str, Any]) -> None:
             by_type = {"float32": ref.macs}
         if not by_type:
             continue
-        floor = compute_floor(by_type, row.model_ms["p50"], row.threads or 1, machine)
+        floor = compute_floor(
+            by_type,
+            row.model_ms["p50"],
+            row.threads or 1,
+            machine,
+            row.extra.get("measured_peak"),
+        )
         row.floor_ms, row.floor_pct, row.peak_basis = (
             floor["floor_ms"],
             floor["floor_pct"],

@@ -6,10 +6,10 @@
 Peak MACs per cycle per core are assumptions from the cores' published SIMD widths, stated here
 so a reader can redo the sums (a MAC = one multiply-accumulate; an FMA lane does one per cycle):
 
-  Cortex-A53 (Pi 3, Zero 2)  fp32  2  one 64-bit-wide NEON FMA datapath (a 128-bit FMLA every 2 cycles)
+  Cortex-A53 (Pi 3, Zero 2)  fp32  2  one 64-bit NEON FMA datapath (128-bit FMLA every 2 cycles)
                              int8  4  SMLAL widening multiply-accumulate, no dot-product instruction
   Cortex-A72 (Pi 4, 400)     fp32  4  one 128-bit FMLA (4 lanes) per cycle
-                             int8  8  SMULL/SMLAL 8 int8 products per cycle, no dot-product (ARMv8.0)
+                             int8  8  SMULL/SMLAL 8 int8 products per cycle, no dot product
   Cortex-A76 (Pi 5)          fp32  8  two 128-bit FMA pipes
                              int8 32  two SDOT (ARMv8.2 dot product, 16 int8 MACs each) per cycle
   x86-64 AVX2 + FMA          fp32 16  two 256-bit FMA units x 8 lanes (Haswell+, Zen 2+; AVX-512
@@ -20,6 +20,15 @@ int8 and dynamic-range models (int8 weights, int8 arithmetic) use int8. The cloc
 maximum from cpufreq when /sys has it, else the board's nominal clock (ARM) or /proc/cpuinfo MHz
 (x86, where turbo may run higher). Memory traffic, im2col, depthwise layers and thread start-up
 keep real models far from 100%: the figure says how much headroom is left, not a target.
+
+Measured peak (preferred): the table's clock is a guess on x86 (/proc/cpuinfo's "cpu MHz" is the
+nominal 2.6 GHz on the EPYC dev machine while its cores run at about 3.7 GHz, which once printed
+fp32 at 119 % of "peak"). `measure_peak` times the runtime's own GEMM kernel instead: a
+FULLY_CONNECTED layer of GEMM_SHAPE (int8 and fp32, written with LiteRT's flatbuffer schema, run
+by XNNPACK like the model's 1x1 convolutions) at the benchmark's thread count, best of several
+runs. That attainable rate is the peak; the clock it implies (rate / (table MAC/cycle x
+threads)) is printed beside it. Where no measurement was recorded (older result files, a backend
+without the schema) the table x clock above is used and says so.
 """
 
 from __future__ import annotations
@@ -68,6 +77,108 @@ def peak_clock_mhz(machine: dict[str, Any], peak: CorePeak) -> tuple[float | Non
     return None, "unknown"
 
 
+# M x K x N of the calibration GEMM: 1.07 G MACs, a few ms per run; int8 weights (1 MiB) stay in
+# L2/L3 like MobileNet's largest pointwise layers.
+GEMM_SHAPE = (1024, 1024, 1024)
+
+
+def gemm_model(m: int, k: int, n: int, precision: str) -> bytes:
+    """A .tflite whose only op is FULLY_CONNECTED: [m, k] x [n, k]^T -> [m, n], int8 or fp32."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as s
+
+    rng = np.random.default_rng(0)
+    int8 = precision == "int8"
+
+    def tensor(shape, ttype, name, buffer, scale=None, zero=0):
+        t = s.TensorT()
+        t.shape, t.type, t.name, t.buffer = list(shape), ttype, name, buffer
+        if scale is not None:
+            t.quantization = s.QuantizationParametersT()
+            t.quantization.scale, t.quantization.zeroPoint = [scale], [zero]
+        return t
+
+    if int8:
+        weights = rng.integers(-127, 128, (n, k), dtype=np.int8)
+        bias = np.zeros(n, np.int32)
+        tensors = [
+            tensor((m, k), s.TensorType.INT8, b"x", 0, 0.02, 0),
+            tensor((n, k), s.TensorType.INT8, b"w", 1, 0.01, 0),
+            tensor((n,), s.TensorType.INT32, b"b", 2, 0.0002, 0),
+            tensor((m, n), s.TensorType.INT8, b"y", 0, 0.5, 0),
+        ]
+    else:
+        weights = rng.standard_normal((n, k)).astype(np.float32)
+        bias = np.zeros(n, np.float32)
+        tensors = [
+            tensor((m, k), s.TensorType.FLOAT32, b"x", 0),
+            tensor((n, k), s.TensorType.FLOAT32, b"w", 1),
+            tensor((n,), s.TensorType.FLOAT32, b"b", 2),
+            tensor((m, n), s.TensorType.FLOAT32, b"y", 0),
+        ]
+    buffers = [s.BufferT(), s.BufferT(), s.BufferT()]
+    buffers[1].data = weights.tobytes()
+    buffers[2].data = bias.tobytes()
+    code = s.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.FULLY_CONNECTED
+    code.version = 4 if int8 else 1
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1, 2], [3]
+    op.builtinOptionsType = s.BuiltinOptions.FullyConnectedOptions
+    op.builtinOptions = s.FullyConnectedOptionsT()
+    graph = s.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = tensors, [0], [3], [op]
+    model = s.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [graph], buffers
+    builder = flatbuffers.Builder(1 << 20)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def measure_peak(threads: int, backend_name: str | None = None, runs: int = 15) -> dict[str, Any]:
+    """Attainable int8 and fp32 MAC rates of the runtime's GEMM kernel at `threads` threads.
+
+    {"threads", "gemm", "int8_gmacs", "fp32_gmacs"}, or {"error": reason} when the kernel
+    cannot be built or run here (the table x clock is used then).
+    """
+    import time
+
+    import numpy as np
+
+    from edge_runtime.interpreter import load_backend, make_interpreter
+
+    m, k, n = GEMM_SHAPE
+    out: dict[str, Any] = {"threads": threads, "gemm": f"{m}x{k}x{n} FULLY_CONNECTED"}
+    try:
+        backend = load_backend(backend_name)
+        for precision in ("int8", "fp32"):
+            it = make_interpreter(gemm_model(m, k, n, precision), threads, backend, "peak kernel")
+            detail = it.get_input_details()[0]
+            x = np.ones(detail["shape"], dtype=detail["dtype"])
+            it.set_tensor(detail["index"], x)
+            for _ in range(3):
+                it.invoke()
+            best = min(_timed(it.invoke, time.perf_counter) for _ in range(runs))
+            out[f"{precision}_gmacs"] = m * k * n / best / 1e9
+    except Exception as e:  # noqa: BLE001 - any failure falls back to the table, with its reason
+        return {"threads": threads, "error": f"{type(e).__name__}: {e}"}
+    return out
+
+
+def _timed(fn, clock) -> float:
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def _measured(machine: dict[str, Any], threads: int) -> dict[str, Any] | None:
+    peak = machine.get("measured_peak") or {}
+    if peak.get("threads") == threads and peak.get("int8_gmacs") and peak.get("fp32_gmacs"):
+        return peak
+    return None
+
+
 def precision_of(weight_type: str) -> str:
     """int8 arithmetic for int8 weights (int8 and dynamic-range models), else fp32."""
     return "int8" if weight_type in ("int8", "uint8") else "fp32"
@@ -78,6 +189,7 @@ def compute_floor(
     latency_ms: float | None,
     threads: int,
     machine: dict[str, Any],
+    measured_peak: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """floor_ms (latency at peak) and floor_pct (its share of the measured latency).
 
@@ -89,8 +201,28 @@ def compute_floor(
         "floor_pct": None,
         "peak_basis": "CPU not in the peak table",
     }
+    if not sum(macs_by_weight_type.values()):
+        return out
+    # The row's own measurement (taken in its worker, right after its timing, under the same
+    # load) wins over the machine-level one.
+    measured = _measured({"measured_peak": measured_peak}, threads) or _measured(machine, threads)
+    if measured is not None:
+        seconds = sum(
+            macs / (measured[f"{precision_of(w)}_gmacs"] * 1e9)
+            for w, macs in macs_by_weight_type.items()
+        )
+        out["floor_ms"] = seconds * 1000.0
+        used = sorted({precision_of(w) for w in macs_by_weight_type})
+        out["peak_basis"] = (
+            "measured GEMM kernel: "
+            + " + ".join(f"{p} {measured[p + '_gmacs']:.0f} GMAC/s" for p in used)
+            + f" at {threads} thread(s)"
+        )
+        if latency_ms and latency_ms > 0:
+            out["floor_pct"] = out["floor_ms"] / latency_ms * 100.0
+        return out
     peak = core_peak(machine)
-    if peak is None or not sum(macs_by_weight_type.values()):
+    if peak is None:
         return out
     mhz, clock_source = peak_clock_mhz(machine, peak)
     if mhz is None:
@@ -116,6 +248,26 @@ def compute_floor(
 def describe_peak(machine: dict[str, Any], threads: int) -> str:
     """One line for a table footer: which peak the % column is measured against."""
     peak = core_peak(machine)
+    measured = _measured(machine, threads)
+    if measured is not None:
+        line = (
+            f"measured on this machine: {measured['int8_gmacs']:.0f} int8 / "
+            f"{measured['fp32_gmacs']:.0f} fp32 GMAC/s at {threads} thread(s) (best of the "
+            f"runtime's {measured['gemm']} kernel, benchmarks/peaks.py)"
+        )
+        if peak is not None:
+            cores = max(1, min(threads, machine.get("usable_cores") or threads))
+            clocks = [
+                measured[f"{p}_gmacs"] * 1e9 / (peak.macs_per_cycle(p) * cores) / 1e6
+                for p in ("fp32", "int8")
+            ]
+            line += (
+                f"; clock used: none assumed (at the table's {peak.fp32_macs_per_cycle} fp32 / "
+                f"{peak.int8_macs_per_cycle} int8 MAC/cycle/core for {peak.name} this is "
+                f"{clocks[0]:.0f} / {clocks[1]:.0f} MHz; /proc/cpuinfo says "
+                f"{machine.get('cur_mhz') or '?'} MHz)"
+            )
+        return line
     if peak is None:
         return (
             f"unknown for this CPU ({machine.get('cpu_model') or machine.get('arch')}); no % shown"

@@ -93,6 +93,10 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
             main_det = det
     assert main_det is not None
     result["thread_sweep_p50_ms"] = sweep
+    # The attainable peak the % column divides by, measured now, under the same load.
+    from .peaks import measure_peak
+
+    result["measured_peak"] = measure_peak(job.main_threads, job.backend)
     result["backend"] = main_det.backend.describe()
     result["input"] = {
         "height": main_det.spec.height,

@@ -1,0 +1,90 @@
+"""The measured compute peak (benchmarks/peaks.py) and the cold-start median (harness)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import cold_start
+from benchmarks.harness import BenchmarkOptions, Row, measure_cold_start
+from benchmarks.peaks import compute_floor, describe_peak, gemm_model, measure_peak
+
+pytest.importorskip("ai_edge_litert", reason="needs ai-edge-litert (its flatbuffer schema)")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_gemm_kernel_computes_the_product(precision):
+    """The calibration model really is x @ w.T (so its MAC count is the work done)."""
+    from ai_edge_litert import schema_py_generated as s
+    from ai_edge_litert.interpreter import Interpreter
+
+    content = gemm_model(8, 32, 4, precision)
+    model = s.ModelT.InitFromObj(s.Model.GetRootAs(content, 0))
+    w = np.frombuffer(bytes(model.buffers[1].data), np.int8 if precision == "int8" else np.float32)
+    w = w.reshape(4, 32).astype(np.float64)
+    it = Interpreter(model_content=content, num_threads=1)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    rng = np.random.default_rng(1)
+    if precision == "fp32":
+        x = rng.standard_normal((8, 32)).astype(np.float32)
+        it.set_tensor(inp["index"], x)
+        it.invoke()
+        np.testing.assert_allclose(it.get_tensor(out["index"]), x @ w.T, rtol=1e-4, atol=1e-4)
+    else:
+        x = rng.integers(-3, 4, (8, 32), dtype=np.int8)
+        it.set_tensor(inp["index"], x)
+        it.invoke()
+        s_in, s_w, s_out = 0.02, 0.01, 0.5
+        expected = np.clip(np.round(x.astype(np.float64) @ w.T * s_in * s_w / s_out), -128, 127)
+        assert np.abs(it.get_tensor(out["index"]).astype(np.float64) - expected).max() <= 1
+
+
+def test_measure_peak_gives_rates_for_both_precisions():
+    peak = measure_peak(1, runs=2)
+    assert "error" not in peak, peak.get("error")
+    assert peak["threads"] == 1 and peak["int8_gmacs"] > 0 and peak["fp32_gmacs"] > 0
+
+
+def test_compute_floor_prefers_the_measured_peak():
+    machine = {"arch": "x86_64", "cpu_flags": ["avx2", "fma"], "cur_mhz": 2596.0}
+    measured = {"threads": 2, "gemm": "g", "int8_gmacs": 500.0, "fp32_gmacs": 100.0}
+    floor = compute_floor({"int8": 500_000_000, "float32": 100_000_000}, 4.0, 2, machine, measured)
+    # 0.5 G int8 MACs at 500 GMAC/s + 0.1 G fp32 MACs at 100 GMAC/s = 1 ms + 1 ms
+    assert floor["floor_ms"] == pytest.approx(2.0)
+    assert floor["floor_pct"] == pytest.approx(50.0)
+    assert "measured" in floor["peak_basis"]
+    # A measurement at another thread count does not apply: the table x clock is used instead.
+    other = compute_floor({"int8": 500_000_000}, 4.0, 1, machine, measured)
+    assert "2596 MHz" in other["peak_basis"]
+
+
+def test_describe_peak_prints_the_clock_it_implies():
+    machine = {
+        "arch": "x86_64",
+        "cpu_flags": ["avx2", "fma"],
+        "cur_mhz": 2596.0,
+        "usable_cores": 2,
+        "measured_peak": {"threads": 2, "gemm": "g", "int8_gmacs": 512.0, "fp32_gmacs": 128.0},
+    }
+    line = describe_peak(machine, 2)
+    # 128 GMAC/s / (16 MAC/cycle x 2 cores) = 4000 MHz; 512 / (64 x 2) = 4000 MHz
+    assert "measured on this machine" in line and "4000 / 4000 MHz" in line and "2596" in line
+
+
+def test_cold_start_is_the_median_of_the_walls_only(monkeypatch):
+    """time_runs returns (walls, cpus); the column is the median of the N walls."""
+    calls = []
+
+    def fake_time_runs(cmd, repeat, env):
+        calls.append(repeat)
+        walls = [0.30, 0.10, 0.20][:repeat]
+        return walls, [5.0, 6.0, 7.0][:repeat]
+
+    monkeypatch.setattr(cold_start, "time_runs", fake_time_runs)
+    row = Row(model="m", path="m.tflite", threads=1)
+    measure_cold_start(row, BenchmarkOptions(latency_image="x.jpg", cold_start_runs=3))
+    assert calls == [1, 3]  # one unmeasured, then the measured runs
+    assert row.cold_start_s == pytest.approx(0.20)
+    assert row.extra["cold_start"].startswith("median of 3 ")
+    assert row.extra["cold_start_cpu_s"] == pytest.approx(6.0)
