@@ -18,6 +18,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,19 @@ def check_images(folder: str | Path, limit: int) -> list[str]:
     return [p for p, _ in verification_images(folder, limit)]
 
 
+def lossless_copies(images: list[str], out_dir: Path) -> list[str]:
+    """PNG copies of the images as Pillow decodes them (upright RGB): the same pixels reach
+    MediaPipe and the runtime, which leaves the JPEG decoders out of the comparison."""
+    from edge_runtime.preprocess import load_image
+
+    out = []
+    for i, path in enumerate(images):
+        png = out_dir / f"{i:05d}_{Path(path).stem}.png"
+        load_image(path).save(png)
+        out.append(str(png))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from edge_runtime.console import (
         EXIT_FAILED,
@@ -137,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--min-agreement", type=float, default=MIN_AGREEMENT, help="least label agreement"
     )
+    parser.add_argument(
+        "--png",
+        action="store_true",
+        help="compare on lossless PNG copies of the images (the same decoded pixels in both)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="edge_runtime threads")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug messages on stderr")
     args = parser.parse_args(argv)
@@ -151,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         provenance = json.loads((args.assets / "assets.json").read_text())
         images = check_images(args.images, args.limit)
+        if args.png:
+            tmp = tempfile.TemporaryDirectory(prefix="mediapipe_check_")
+            images = lossless_copies(images, Path(tmp.name))
         rows = []
         for entry in provenance.values():
             log.info("%s: MediaPipe and edge_runtime on %d images", entry["asset"], len(images))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from PIL import Image
 
 from tests.conftest import REPO, requires_shared_data, sample_images
 
@@ -40,14 +39,10 @@ def _assets():
 
 def test_mediapipe_gives_the_runtime_answers_on_the_same_pixels(tmp_path):
     """Lossless copies of test faces: same pixels in both, so the answers must match."""
-    from convert.mediapipe_check import compare_asset
+    from convert.mediapipe_check import compare_asset, lossless_copies
 
     faces = sample_images("test", "real", 3) + sample_images("test", "fake", 3)
-    pngs = []
-    for face in faces:
-        png = tmp_path / (face.stem + ".png")
-        Image.open(face).convert("RGB").save(png)
-        pngs.append(str(png))
+    pngs = lossless_copies([str(f) for f in faces], tmp_path)
     for asset, bundle in _assets():
         row = compare_asset(asset, bundle, pngs, _python())
         assert row["label_agreement"] == 1.0, row

@@ -2,16 +2,14 @@ package org.edgedetect.demo
 
 import android.content.Context
 import android.graphics.Bitmap
+import org.json.JSONObject
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.support.metadata.MetadataExtractor
 import org.tensorflow.lite.support.metadata.schema.NormalizationOptions
 import java.io.FileInputStream
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
 import java.nio.MappedByteBuffer
 import java.nio.channels.FileChannel
-import kotlin.math.roundToInt
 
 /** One classified bitmap: P(fake) and the label at the model's threshold. */
 data class FaceResult(val label: String, val fakeProbability: Float, val probabilities: Map<String, Float>)
@@ -19,73 +17,75 @@ data class FaceResult(val label: String, val fakeProbability: Float, val probabi
 /**
  * Loads an edge-detect .tflite from assets and classifies bitmaps.
  *
- * Normalisation (mean/std) and the labels come from the TFLite Support metadata packed into the
- * model by `python -m convert.android_assets`, so the same code runs the float and the int8
- * model: for int8 the normalised input is quantised with the input tensor's scale/zero point and
- * the int8 output is dequantised.
+ * Nothing about the model is hard-coded here: the preprocessing (crop, resize, input size,
+ * mean/std) and the decision threshold come from `bundle.json`, and the labels from
+ * `labels.txt`, both packed into the model by `python -m convert.android_assets`; the input
+ * tensor's type, scale and zero point come from the interpreter. The pixel math is
+ * [Preprocessing] (plain Kotlin, checked against the Python runtime by
+ * tests/test_kotlin_preprocessing.py).
+ *
+ * With the shipped assets the model takes uint8 pixels of the square centre of the image resized
+ * to 256x256 and does the 0.875 centre crop and the normalisation itself; this class would run
+ * a model that needs them done outside just as well, because it follows bundle.json.
  */
 class FaceClassifier(
     context: Context,
     assetName: String = "edge_detect_int8.tflite",
     numThreads: Int = 4,
-    // Must match the bundle's threshold (android_demo_assets/assets.json, "threshold").
-    private val threshold: Float = 0.5f,
 ) : AutoCloseable {
     private val interpreter: Interpreter
     private val labels: List<String>
-    private val mean: FloatArray
-    private val std: FloatArray
-    private val width: Int
-    private val height: Int
-    private val inputType: DataType
-    private val outputType: DataType
+    private val spec: PreprocessSpec
+    private val inputSpec: InputTensorSpec
+    val threshold: Float
 
     init {
         val model = loadAsset(context, assetName)
         val metadata = MetadataExtractor(model)
         require(metadata.hasMetadata()) { "$assetName carries no TFLite metadata" }
+        labels = metadata.getAssociatedFile("labels.txt").bufferedReader().readLines().filter { it.isNotBlank() }
+        val bundle = JSONObject(metadata.getAssociatedFile("bundle.json").bufferedReader().readText())
+        val pre = bundle.getJSONObject("preprocess")
+        spec = PreprocessSpec(
+            height = pre.getInt("height"),
+            width = pre.getInt("width"),
+            resize = pre.getString("resize"),
+            crop = pre.getString("crop"),
+            cropFraction = pre.getDouble("crop_fraction"),
+            mean = pre.getDouble("mean").toFloat(),
+            std = pre.getDouble("std").toFloat(),
+        )
+        threshold = bundle.getDouble("threshold").toFloat()
+        // The standard metadata must say the same normalisation (Task Library / MediaPipe read it).
         val norm = metadata.getInputTensorMetadata(0)!!.processUnits(0)!!
             .options(NormalizationOptions()) as NormalizationOptions
-        mean = FloatArray(3) { norm.mean(if (norm.meanLength() == 1) 0 else it) }
-        std = FloatArray(3) { norm.std(if (norm.stdLength() == 1) 0 else it) }
-        labels = metadata.getAssociatedFile("labels.txt").bufferedReader().readLines().filter { it.isNotBlank() }
+        require(norm.mean(0) == spec.mean && norm.std(0) == spec.std) {
+            "$assetName: metadata normalisation (${norm.mean(0)}, ${norm.std(0)}) differs from bundle.json"
+        }
 
         interpreter = Interpreter(model, Interpreter.Options().setNumThreads(numThreads))
         val input = interpreter.getInputTensor(0)
-        height = input.shape()[1]
-        width = input.shape()[2]
-        inputType = input.dataType()
-        outputType = interpreter.getOutputTensor(0).dataType()
+        require(input.shape()[1] == spec.height && input.shape()[2] == spec.width) {
+            "$assetName: input ${input.shape().joinToString("x")} does not match bundle.json"
+        }
+        val type = when (input.dataType()) {
+            DataType.FLOAT32 -> TensorType.FLOAT32
+            DataType.UINT8 -> TensorType.UINT8
+            DataType.INT8 -> TensorType.INT8
+            else -> error("unsupported input type ${input.dataType()}")
+        }
+        inputSpec = InputTensorSpec(type, input.quantizationParams().scale, input.quantizationParams().zeroPoint)
     }
 
     fun classify(bitmap: Bitmap): FaceResult {
-        // Whole image squashed to the input size with bilinear filtering (crop "none", as trained).
-        val scaled = Bitmap.createScaledBitmap(bitmap, width, height, true)
-        val pixels = IntArray(width * height)
-        scaled.getPixels(pixels, 0, width, 0, 0, width, height)
-
-        val inTensor = interpreter.getInputTensor(0)
-        val bytesPerValue = if (inputType == DataType.FLOAT32) 4 else 1
-        val input = ByteBuffer.allocateDirect(width * height * 3 * bytesPerValue).order(ByteOrder.nativeOrder())
-        val inScale = inTensor.quantizationParams().scale
-        val inZero = inTensor.quantizationParams().zeroPoint
-        for (p in pixels) {
-            val rgb = intArrayOf((p shr 16) and 0xFF, (p shr 8) and 0xFF, p and 0xFF)
-            for (c in 0 until 3) {
-                val x = (rgb[c] - mean[c]) / std[c]
-                when (inputType) {
-                    DataType.FLOAT32 -> input.putFloat(x)
-                    DataType.INT8 -> input.put((x / inScale + inZero).roundToInt().coerceIn(-128, 127).toByte())
-                    else -> error("unsupported input type $inputType")
-                }
-            }
-        }
-        input.rewind()
+        val argb = IntArray(bitmap.width * bitmap.height)
+        bitmap.getPixels(argb, 0, bitmap.width, 0, 0, bitmap.width, bitmap.height)
+        val input = Preprocessing.preprocess(argb, bitmap.width, bitmap.height, spec, inputSpec)
 
         val outTensor = interpreter.getOutputTensor(0)
         val n = outTensor.shape()[1]
         val probs = FloatArray(n)
-        if (outputType == DataType.FLOAT32) {
+        if (outTensor.dataType() == DataType.FLOAT32) {
             val out = Array(1) { FloatArray(n) }
             interpreter.run(input, out)
             out[0].copyInto(probs)
