@@ -104,11 +104,15 @@ def best_ious(truth, found) -> list[float]:
     return [max((iou(t, f) for f in found), default=0.0) for t in truth]
 
 
-def run(n_scenes: int, size: tuple[int, int], threads: int, seed: int) -> int:
+def run(
+    n_scenes: int, size: tuple[int, int], threads: int, seed: int, min_score: float | None = None
+) -> int:
     from edge_runtime.faces import FaceFinder
     from edge_runtime.interpreter import load_backend
+    from edge_runtime.types import FaceOptions
 
-    finder = FaceFinder(load_backend(), threads)
+    min_score = FaceOptions().min_score if min_score is None else min_score
+    finder = FaceFinder(load_backend(), threads, min_score=min_score)
     files = face_files("test")
     rng = np.random.default_rng(seed)
     per_width: dict[int, list[float]] = {w: [] for w in FACE_WIDTHS}
@@ -129,7 +133,8 @@ def run(n_scenes: int, size: tuple[int, int], threads: int, seed: int) -> int:
         print(f"\rscene {i + 1}/{n_scenes}", end="", file=sys.stderr)
     print(file=sys.stderr)
     print(
-        f"{n_scenes} scenes of {size[0]}x{size[1]}, seed {seed}, {threads} threads; "
+        f"{n_scenes} scenes of {size[0]}x{size[1]}, seed {seed}, {threads} threads, "
+        f"min score {min_score}; "
         f"match = IoU >= {MATCH_IOU}"
     )
     print("| face width (px) | faces | recall | mean IoU (matched) |")
@@ -167,9 +172,8 @@ def fit(threads: int) -> int:
             biggest = max(found, key=lambda x: x.width)
             rel.append(np.asarray(biggest.box) / np.asarray([img.width, img.height] * 2))
     rel = np.asarray(rel)
-    print(
-        f"{len(rel)} crops: mean {rel.mean(0).round(3).tolist()}, std {rel.std(0).round(3).tolist()}"
-    )
+    mean, std = rel.mean(0).round(3).tolist(), rel.std(0).round(3).tolist()
+    print(f"{len(rel)} crops: mean {mean}, std {std}")
     return 0
 
 
@@ -181,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="1600x900", help="scene WIDTHxHEIGHT (default 1600x900)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        help="detector score threshold [default: FaceOptions']",
+    )
     p.add_argument("--fit", action="store_true", help="re-measure FACE_BOX_IN_CROP on train crops")
     a = p.parse_args(argv)
     if not (DATA / "faces140k_sample").is_dir():
@@ -191,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.fit:
         return fit(a.threads)
     w, h = (int(v) for v in a.size.lower().split("x"))
-    return run(a.scenes, (w, h), a.threads, a.seed)
+    return run(a.scenes, (w, h), a.threads, a.seed, a.min_score)
 
 
 if __name__ == "__main__":
