@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_runtime.inspect_model import _op_name, _root, _type_name
+from edge_runtime.inspect_model import op_name, read_model, type_name
 from edge_runtime.types import ModelError
 
 COUNTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -56,12 +56,12 @@ def op_macs(op: str, filter_shape: list[int], output_shape: list[int]) -> int:
 
 def count_macs(content: bytes, name: str = "<model>") -> MacCount:
     """MACs of one inference of subgraph 0. Raises ModelError for an unparseable file."""
-    model = _root(content, name)
+    model = read_model(content, name)
     try:
         codes = []
         for i in range(model.OperatorCodesLength()):
             oc = model.OperatorCodes(i)
-            codes.append(_op_name(max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))))
+            codes.append(op_name(max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))))
         result = MacCount()
         if not model.SubgraphsLength():
             return result
@@ -74,7 +74,7 @@ def count_macs(content: bytes, name: str = "<model>") -> MacCount:
             inputs = op.InputsAsNumpy()
             outputs = op.OutputsAsNumpy()
             macs = op_macs(name_, _shape(sg, inputs[1]), _shape(sg, outputs[0]))
-            wtype = _type_name(sg.Tensors(int(inputs[1])).Type())
+            wtype = type_name(sg.Tensors(int(inputs[1])).Type())
             result.by_weight_type[wtype] = result.by_weight_type.get(wtype, 0) + macs
             result.total += macs
             result.by_op[name_] = result.by_op.get(name_, 0) + macs

@@ -35,14 +35,16 @@ def _names(cls) -> dict[int, str]:
     return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _type_name(code: int) -> str:
+def type_name(code: int) -> str:
+    """A TensorType code -> its name (FLOAT32, INT8, ...)."""
     global _TYPE_NAMES
     if _TYPE_NAMES is None:
         _TYPE_NAMES = _names(_schema().TensorType)
     return _TYPE_NAMES.get(code, f"TYPE_{code}").lower()
 
 
-def _op_name(code: int) -> str:
+def op_name(code: int) -> str:
+    """A BuiltinOperator code -> its name (CONV_2D, ...)."""
     global _OP_NAMES
     if _OP_NAMES is None:
         _OP_NAMES = _names(_schema().BuiltinOperator)
@@ -63,8 +65,8 @@ def _buffer_bytes(model, content: bytes, index: int) -> bytes:
 
 
 def metadata_buffers(content: bytes) -> dict[str, bytes]:
-    """The model's metadata entries (name -> raw bytes), e.g. min_runtime_version, TFLITE_METADATA."""
-    model = _root(content, "<model>")
+    """The metadata entries (name -> raw bytes), e.g. min_runtime_version, TFLITE_METADATA."""
+    model = read_model(content, "<model>")
     return _metadata(model, content)
 
 
@@ -77,7 +79,8 @@ def _metadata(model, content: bytes) -> dict[str, bytes]:
     return out
 
 
-def _root(content: bytes, name: str):
+def read_model(content: bytes, name: str):
+    """The flatbuffer's Model object (ai_edge_litert's schema); ModelError if it is not one."""
     check_tflite_bytes(content, name)
     schema = _schema()
     try:
@@ -97,7 +100,7 @@ def _tensor_facts(subgraph, index: int) -> dict[str, Any]:
     shape = [int(s) for s in t.ShapeAsNumpy()] if t.ShapeLength() else []
     return {
         "name": (t.Name() or b"").decode("utf-8", "replace"),
-        "dtype": _type_name(t.Type()),
+        "dtype": type_name(t.Type()),
         "shape": shape,
         "quantization": {"scale": scale, "zero_point": zero},
     }
@@ -108,14 +111,14 @@ def read_model_facts(content: bytes, name: str = "<model>") -> dict[str, Any]:
 
     Raises ModelError (one line) when the bytes are not a parseable .tflite.
     """
-    model = _root(content, name)
+    model = read_model(content, name)
     try:
         ops: dict[str, int] = {}
         for i in range(model.OperatorCodesLength()):
             oc = model.OperatorCodes(i)
             # Codes above 127 live in builtin_code; older files only fill the deprecated byte.
             code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
-            op = _op_name(code)
+            op = op_name(code)
             if op == "CUSTOM":
                 op = "CUSTOM:" + (oc.CustomCode() or b"").decode("utf-8", "replace")
             ops[op] = max(ops.get(op, 0), int(oc.Version()))
