@@ -126,10 +126,10 @@ def main(
     print(f"report: {result.report_json} and {result.report_md}", file=sys.stderr)
     if not result.passed:
         print("error: conversion FAILED verification:", file=sys.stderr)
-        for f in result.report["failures"]:
+        for f in result.report.failures:
             print(f"  - {f}", file=sys.stderr)
         raise typer.Exit(1)
-    kept = [v["file"] for v in result.report["variants"] if v["kept"]]
+    kept = result.report.kept_files
     print(f"ok: {len(kept)} bundles in {out}: {', '.join(kept)}", file=sys.stderr)
 
 

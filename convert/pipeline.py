@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,9 @@ from edge_runtime.types import (
 
 from .data import ImageSet, LabelledFiles, list_labelled, load_image_set, split_dir
 from .options import QAT_MODES, ConvertOptions, QatOptions
-from .report import write_report
+from .report import ConversionReport, QatDecision, VariantOutcome, write_report
 from .source import ModelSource, fit_spec, load_keras_model, resolve_source
+from .tflite_export import VARIANT_TABLE, keras_to_tflite
 from .verify import (
     Reference,
     VariantCheck,
@@ -52,32 +53,14 @@ class ConvertError(EdgeDetectError):
 
 
 @dataclass
-class VariantOutcome:
-    variant: str
-    file: str
-    passed: bool
-    check: VariantCheck | None
-    conversion_s: float
-    facts: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    origin: str = "ptq"  # "ptq" or "qat"
-    kept: bool = False  # moved into the output folder
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["check"] = self.check.to_dict() if self.check else None
-        return d
-
-
-@dataclass
 class ConversionResult:
-    report: dict[str, Any]
+    report: ConversionReport
     report_json: Path
     report_md: Path
 
     @property
     def passed(self) -> bool:
-        return bool(self.report["passed"])
+        return self.report.passed
 
 
 def log(msg: str) -> None:
@@ -196,7 +179,7 @@ def _bundle_info(
 ) -> BundleInfo:
     extra: dict[str, Any] = {
         "calibration": calibration,
-        "op_set": "TFLITE_BUILTINS_INT8" if variant == "int8" else "TFLITE_BUILTINS",
+        "op_set": VARIANT_TABLE[variant].op_set,
         "min_runtime_version": facts.get("min_runtime_version"),
         "ops": facts.get("ops", {}),
         "legacy_fully_connected": bool(opts.legacy_fully_connected),
@@ -216,33 +199,96 @@ def _bundle_info(
     )
 
 
-def _stage_and_verify(
-    content: bytes,
-    info: BundleInfo,
-    staging: Path,
-    name: str,
-    variant: str,
-    valid: ImageSet,
-    ref: Reference,
-    limits: VerifyLimits,
-    threads: int,
-) -> tuple[Path, VariantCheck]:
-    staged = save_bundle(content, info, staging / name).path
-    check = check_variant(staged, variant, valid.x, ref, limits, num_threads=threads)
-    return staged, check
-
-
 def _commit(staged: Path, final: Path) -> None:
     """Move a verified bundle (the .tflite, then its sidecar) into place."""
     os.replace(staged, final)
     os.replace(sidecar_path(staged), sidecar_path(final))
 
 
-def run_conversion(opts: ConvertOptions) -> ConversionResult:
-    started = time.perf_counter()
-    plan = check_inputs(opts)
-    log(f"convert: {plan.source.model_path} -> {opts.out} ({','.join(plan.variants)})")
+@dataclass
+class Conversion:
+    """One conversion run's shared state: the model, its spec, the verification data."""
 
+    opts: ConvertOptions
+    plan: Plan
+    model: Any  # the Keras model
+    spec: PreprocessSpec
+    valid: ImageSet
+    ref: Reference  # the Keras model's answers on `valid`
+    limits: VerifyLimits
+    versions: dict[str, str]
+    staging: Path
+    calib: ImageSet | None = None
+    calibration_meta: dict[str, Any] | None = None
+
+    def file_name(self, variant: str) -> str:
+        return f"{self.opts.stem}_{variant}.tflite"
+
+    def representative(self):
+        for i in range(len(self.calib.x)):
+            yield [self.calib.x[i : i + 1]]
+
+
+def stage_and_verify(
+    conv: Conversion,
+    variant: str,
+    content: bytes,
+    origin: str,
+    ref: Reference,
+    calibration: dict[str, Any] | None,
+    conversion_s: float,
+) -> VariantOutcome:
+    """Read the model's facts, write its bundle to staging, verify it through edge_runtime."""
+    name = conv.file_name(variant)
+    facts = read_model_facts(content, name)
+    info = _bundle_info(
+        variant, conv.spec, conv.plan.source, conv.opts, calibration, facts, conv.versions, origin
+    )
+    staged = save_bundle(content, info, conv.staging / origin / name).path
+    check = check_variant(
+        staged, variant, conv.valid.x, ref, conv.limits, num_threads=conv.opts.threads
+    )
+    _log_check(check)
+    return VariantOutcome(
+        variant,
+        name,
+        check.passed,
+        check,
+        conversion_s,
+        _facts_summary(facts),
+        list(check.problems),
+        origin=origin,
+        staged=staged,
+    )
+
+
+def convert_and_verify(conv: Conversion, variant: str) -> VariantOutcome:
+    """Post-training conversion of one variant, staged and verified; a converter failure fails
+    this variant only."""
+    log(f"convert: {variant} ...")
+    t0 = time.perf_counter()
+    try:
+        content = keras_to_tflite(
+            conv.model,
+            variant,
+            conv.representative if VARIANT_TABLE[variant].calibrated else None,
+            legacy_fully_connected=conv.opts.legacy_fully_connected,
+        )
+    except Exception as e:  # noqa: BLE001 - a converter failure fails this variant only
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        log(f"convert: {variant} FAILED: conversion failed: {first}")
+        problem = f"conversion failed: {first}"
+        elapsed = time.perf_counter() - t0
+        return VariantOutcome(
+            variant, conv.file_name(variant), False, None, elapsed, problems=[problem]
+        )
+    conversion_s = round(time.perf_counter() - t0, 2)
+    calibration = conv.calibration_meta if VARIANT_TABLE[variant].calibrated else None
+    return stage_and_verify(conv, variant, content, "ptq", conv.ref, calibration, conversion_s)
+
+
+def _prepare(opts: ConvertOptions, plan: Plan) -> Conversion:
+    """Load the model, fit the spec, check the output folder, preprocess the image sets."""
     import tensorflow as tf
 
     try:
@@ -250,34 +296,27 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
         tf.config.threading.set_inter_op_parallelism_threads(opts.threads)
     except RuntimeError:  # TensorFlow already initialised in this process (tests, notebooks)
         pass
-    from .tflite_export import keras_to_tflite
-
     model = load_keras_model(plan.source)
     height, width = int(model.inputs[0].shape[1]), int(model.inputs[0].shape[2])
     spec = fit_spec(plan.source, height, width)
     # Last check: a bad model or data folder leaves no output folder behind.
     prepare_out_dir(opts.out)
-    versions = _converter_versions()
-    limits = VerifyLimits(min_agreement=opts.min_agreement)
-
     log(f"convert: preprocessing validation images from {plan.validation.root}")
     valid = load_image_set(plan.validation, spec, opts.valid_limit, opts.seed, "validation")
     ref = keras_reference(model, valid.x, valid.y, plan.source.threshold)
     log(f"convert: Keras accuracy {ref.accuracy:.4f} on {len(valid)} validation images")
-
-    calibration_meta = None
-    calib: ImageSet | None = None
+    conv = Conversion(
+        opts, plan, model, spec, valid, ref, VerifyLimits(min_agreement=opts.min_agreement),
+        _converter_versions(), staging=opts.out,
+    )  # fmt: skip
     if plan.calibration is not None:
-        log(
-            f"convert: preprocessing {opts.calibration_images} "
-            f"calibration images from {plan.calibration.root}"
-        )
-        calib = load_image_set(
-            plan.calibration, spec, opts.calibration_images, opts.seed, "calibration"
-        )
-        calibration_meta = {
+        n = opts.calibration_images
+        log(f"convert: preprocessing {n} calibration images from {plan.calibration.root}")
+        calib = load_image_set(plan.calibration, spec, n, opts.seed, "calibration")
+        conv.calib = calib
+        conv.calibration_meta = {
             "size": len(calib),
-            "requested": opts.calibration_images,
+            "requested": n,
             "source": calib.source,
             "per_class": calib.counts,
             "seed": opts.seed,
@@ -285,121 +324,92 @@ def run_conversion(opts: ConvertOptions) -> ConversionResult:
             "preprocessing": "edge_runtime.preprocess (same spec as inference)",
             "skipped_unreadable": len(calib.skipped),
         }
+    return conv
 
-    def representative():
-        for i in range(len(calib.x)):
-            yield [calib.x[i : i + 1]]
 
+def _convert_all(conv: Conversion) -> tuple[list[VariantOutcome], QatDecision]:
+    """Every variant (PTQ, then QAT when it applies); the kept ones are moved into place."""
+    opts, plan = conv.opts, conv.plan
     outcomes: list[VariantOutcome] = []
-    staging = Path(tempfile.mkdtemp(prefix=".convert-staging-", dir=opts.out))
-    staged_ok: dict[str, tuple[Path, VariantOutcome]] = {}
-    qat_report: dict[str, Any] = {
-        "mode": opts.qat.mode,
-        "threshold_pp": opts.qat.threshold_pp,
-        "ran": False,
-    }
+    keep: dict[str, VariantOutcome] = {}
+    qat = QatDecision(mode=opts.qat.mode, threshold_pp=opts.qat.threshold_pp)
+    for variant in plan.variants:
+        outcome = convert_and_verify(conv, variant)
+        outcomes.append(outcome)
+        if outcome.passed:
+            keep[variant] = outcome
+    if "int8" in plan.variants and opts.qat.mode != "off":
+        qat, qat_outcome = _maybe_qat(conv, outcomes)
+        if qat_outcome is not None:
+            outcomes.append(qat_outcome)
+            if qat.kept == "qat":
+                keep["int8"] = qat_outcome
+    for outcome in keep.values():
+        _commit(outcome.staged, opts.out / outcome.file)
+        outcome.kept = True
+    return outcomes, qat
+
+
+def run_conversion(opts: ConvertOptions) -> ConversionResult:
+    started = time.perf_counter()
+    plan = check_inputs(opts)
+    log(f"convert: {plan.source.model_path} -> {opts.out} ({','.join(plan.variants)})")
+    conv = _prepare(opts, plan)
+    conv.staging = Path(tempfile.mkdtemp(prefix=".convert-staging-", dir=opts.out))
     try:
-        for variant in plan.variants:
-            name = f"{opts.stem}_{variant}.tflite"
-            log(f"convert: {variant} ...")
-            t0 = time.perf_counter()
-            try:
-                content = keras_to_tflite(
-                    model,
-                    variant,
-                    representative if variant == "int8" else None,
-                    legacy_fully_connected=opts.legacy_fully_connected,
-                )
-            except Exception as e:  # noqa: BLE001 - a converter failure fails this variant only
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-                outcomes.append(
-                    VariantOutcome(
-                        variant,
-                        name,
-                        False,
-                        None,
-                        time.perf_counter() - t0,
-                        problems=[f"conversion failed: {first}"],
-                    )
-                )
-                log(f"convert: {variant} FAILED: conversion failed: {first}")
-                continue
-            conversion_s = time.perf_counter() - t0
-            facts = read_model_facts(content, name)
-            cal = calibration_meta if variant == "int8" else None
-            info = _bundle_info(variant, spec, plan.source, opts, cal, facts, versions, "ptq")
-            staged, check = _stage_and_verify(
-                content, info, staging / "ptq", name, variant, valid, ref, limits, opts.threads
-            )
-            outcome = VariantOutcome(
-                variant,
-                name,
-                check.passed,
-                check,
-                round(conversion_s, 2),
-                _facts_summary(facts),
-                list(check.problems),
-            )
-            outcomes.append(outcome)
-            _log_check(check)
-            if check.passed:
-                staged_ok[variant] = (staged, outcome)
-
-        if "int8" in plan.variants and opts.qat.mode != "off":
-            qat_report = _maybe_qat(
-                opts, plan, model, spec, valid, ref, limits, outcomes, staging, versions, staged_ok
-            )
-
-        for staged, outcome in staged_ok.values():
-            _commit(staged, opts.out / staged.name)
-            outcome.kept = True
+        outcomes, qat = _convert_all(conv)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(conv.staging, ignore_errors=True)
+    report = _report(conv, outcomes, qat, round(time.perf_counter() - started, 1))
+    json_path, md_path = write_report(report, opts.out)
+    return ConversionResult(report, json_path, md_path)
 
+
+def _report(
+    conv: Conversion, outcomes: list[VariantOutcome], qat: QatDecision, wall_s: float
+) -> ConversionReport:
+    opts, plan, valid = conv.opts, conv.plan, conv.valid
     failures = []
     for v in plan.variants:
         tries = [o for o in outcomes if o.variant == v]
         if not any(o.kept for o in tries):
             failures += [f"{v} ({o.origin}): {p}" for o in tries for p in o.problems]
-    report = {
-        "tool": "python -m convert",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores",
-        "source": {
-            "model": str(plan.source.model_path),
-            "run_dir": str(plan.source.run_dir) if plan.source.run_dir else None,
-            "training_run": plan.source.training_run,
-            "preprocess_source": plan.source.preprocess_source,
-            "threshold_source": plan.source.threshold_source,
-            "model_sha256": sha256_bytes(plan.source.model_path.read_bytes()),
+    source = plan.source
+    return ConversionReport(
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        machine=f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores",
+        source={
+            "model": str(source.model_path),
+            "run_dir": str(source.run_dir) if source.run_dir else None,
+            "training_run": source.training_run,
+            "preprocess_source": source.preprocess_source,
+            "threshold_source": source.threshold_source,
+            "model_sha256": sha256_bytes(source.model_path.read_bytes()),
         },
-        "preprocess": spec.to_dict(),
-        "threshold": plan.source.threshold,
-        "versions": versions,
-        "options": {
+        preprocess=conv.spec.to_dict(),
+        threshold=source.threshold,
+        versions=conv.versions,
+        options={
             "variants": list(plan.variants),
             "legacy_fully_connected": opts.legacy_fully_connected,
             "min_agreement": opts.min_agreement,
-            "collapse_std": limits.collapse_std,
+            "collapse_std": conv.limits.collapse_std,
             "seed": opts.seed,
             "threads": opts.threads,
         },
-        "calibration": calibration_meta,
-        "validation": {
+        calibration=conv.calibration_meta,
+        validation={
             "source": valid.source,
             "images": len(valid),
             "per_class": valid.counts,
             "skipped_unreadable": len(valid.skipped),
         },
-        "keras": {"accuracy": ref.accuracy, "fake_probability_std": ref.std},
-        "variants": [o.to_dict() for o in outcomes],
-        "qat": qat_report,
-        "passed": not failures,
-        "failures": failures,
-        "wall_s": round(time.perf_counter() - started, 1),
-    }
-    json_path, md_path = write_report(report, opts.out)
-    return ConversionResult(report, json_path, md_path)
+        keras={"accuracy": conv.ref.accuracy, "fake_probability_std": conv.ref.std},
+        variants=outcomes,
+        qat=qat,
+        failures=failures,
+        wall_s=wall_s,
+    )
 
 
 def _agreement_with(tflite_path: Path, valid: ImageSet, ref: Reference) -> float:
@@ -419,121 +429,101 @@ def _facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
 def _log_check(check: VariantCheck) -> None:
     status = "ok" if check.passed else "FAILED"
     log(
-        f"convert: {check.variant} {status}: {check.size_bytes / 1e6:.2f} "
-        f"MB, agreement {check.agreement:.1%}, "
-        f"max |dP| {check.max_abs_diff:.2e}, accuracy "
-        f"{check.accuracy:.4f} (Keras {check.keras_accuracy:.4f})"
+        f"convert: {check.variant} {status}: {check.size_bytes / 1e6:.2f} MB, "
+        f"agreement {check.agreement:.1%}, max |dP| {check.max_abs_diff:.2e}, "
+        f"accuracy {check.accuracy:.4f} (Keras {check.keras_accuracy:.4f})"
         + ("".join(f"\n  - {p}" for p in check.problems))
     )
 
 
-def _maybe_qat(
-    opts, plan, model, spec, valid, ref, limits, outcomes, staging, versions, staged_ok
-) -> dict[str, Any]:
-    """Run QAT when asked (or when PTQ int8 loses too much) and keep the better int8."""
-    from .qat_launch import run_qat
-
+def _qat_decision(conv: Conversion, outcomes: list[VariantOutcome]) -> QatDecision:
+    """PTQ int8 against float: the figures QAT's auto mode decides on."""
     ptq = next(o for o in outcomes if o.variant == "int8")
     float_outcome = next((o for o in outcomes if o.variant == "fp32" and o.check), None)
-    float_acc = float_outcome.check.accuracy if float_outcome else ref.accuracy
+    float_acc = float_outcome.check.accuracy if float_outcome else conv.ref.accuracy
     ptq_acc = ptq.check.accuracy if ptq.check else None
-    drop_pp = None if ptq_acc is None else round((float_acc - ptq_acc) * 100.0, 3)
-    rep: dict[str, Any] = {
-        "mode": opts.qat.mode,
-        "threshold_pp": opts.qat.threshold_pp,
-        "float_accuracy": float_acc,
-        "float_reference": "fp32 .tflite" if float_outcome else "Keras",
-        "ptq_accuracy": ptq_acc,
-        "ptq_drop_pp": drop_pp,
-        "ptq_passed": ptq.passed,
-        "ran": False,
-        "kept": "ptq",
-    }
-    if (
-        opts.qat.mode == "auto"
-        and ptq.passed
-        and drop_pp is not None
-        and drop_pp <= opts.qat.threshold_pp
-    ):
-        rep["reason"] = (
-            f"PTQ int8 loses {drop_pp:.2f} pp <= {opts.qat.threshold_pp} pp: QAT not needed"
-        )
-        log(f"convert: qat skipped ({rep['reason']})")
-        return rep
-    why = (
-        "--qat on"
-        if opts.qat.mode == "on"
-        else (
-            "PTQ int8 failed verification"
-            if not ptq.passed
-            else f"PTQ int8 loses {drop_pp:.2f} pp > {opts.qat.threshold_pp} pp"
-        )
+    return QatDecision(
+        mode=conv.opts.qat.mode,
+        threshold_pp=conv.opts.qat.threshold_pp,
+        float_accuracy=float_acc,
+        float_reference="fp32 .tflite" if float_outcome else "Keras",
+        ptq_accuracy=ptq_acc,
+        ptq_drop_pp=None if ptq_acc is None else round((float_acc - ptq_acc) * 100.0, 3),
+        ptq_passed=ptq.passed,
+        kept="ptq",
     )
-    log(f"convert: running QAT ({why})")
-    rep["ran"] = True
-    rep["trigger"] = why
-    train_dir = plan.calibration.root
+
+
+def _maybe_qat(
+    conv: Conversion, outcomes: list[VariantOutcome]
+) -> tuple[QatDecision, VariantOutcome | None]:
+    """Run QAT when asked (or when PTQ int8 loses too much); say which int8 to keep."""
+    from .qat_launch import run_qat
+
+    rep = _qat_decision(conv, outcomes)
+    drop, limit = rep.ptq_drop_pp, rep.threshold_pp
+    if rep.mode == "auto" and rep.ptq_passed and drop is not None and drop <= limit:
+        rep.reason = f"PTQ int8 loses {drop:.2f} pp <= {limit} pp: QAT not needed"
+        log(f"convert: qat skipped ({rep.reason})")
+        return rep, None
+    if rep.mode == "on":
+        rep.trigger = "--qat on"
+    elif not rep.ptq_passed:
+        rep.trigger = "PTQ int8 failed verification"
+    else:
+        rep.trigger = f"PTQ int8 loses {drop:.2f} pp > {limit} pp"
+    log(f"convert: running QAT ({rep.trigger})")
+    rep.ran = True
+    train_dir = conv.plan.calibration.root
     t0 = time.perf_counter()
-    result = run_qat(model, train_dir, spec, opts, valid.x[:8], valid.x)
-    rep["training"] = result.summary
+    result = run_qat(conv.model, train_dir, conv.spec, conv.opts, conv.valid.x[:8], conv.valid.x)
+    rep.training = result.summary
     if not result.ok:
-        rep["reason"] = f"QAT failed ({result.error}); keeping PTQ int8"
-        log(f"convert: {rep['reason']}")
-        return rep
-    name = ptq.file
-    facts = read_model_facts(result.content, name)
+        rep.reason = f"QAT failed ({result.error}); keeping PTQ int8"
+        log(f"convert: {rep.reason}")
+        return rep, None
+    images = result.summary.get("train_images")
     cal = {
         "size": 0,
-        "source": "none: quantization-aware training on "
-        f"{result.summary.get('train_images')} images of {train_dir}",
+        "source": f"none: quantization-aware training on {images} images of {train_dir}",
         "qat": {
             k: result.summary.get(k)
             for k in ("epochs", "learning_rate", "batch_size", "train_images")
         },
     }
-    info = _bundle_info("int8", spec, plan.source, opts, cal, facts, versions, "qat")
     # QAT fine-tunes the weights, so its int8 is verified against the fine-tuned Keras model
     # (conversion fidelity); agreement with the original model is reported beside it.
+    ref = conv.ref
     qat_probs = np.asarray(result.predictions, dtype=np.float64)[:, FAKE_INDEX]
-    qat_ref = Reference(
-        qat_probs, predict_labels(qat_probs, ref.threshold), ref.truth, ref.threshold
-    )
-    staged, check = _stage_and_verify(
-        result.content, info, staging / "qat", name, "int8", valid, qat_ref, limits, opts.threads
-    )
-    rep["qat_keras_accuracy"] = qat_ref.accuracy
-    rep["qat_int8_agreement_with_original_keras"] = _agreement_with(staged, valid, ref)
-    qat_outcome = VariantOutcome(
-        "int8",
-        name,
-        check.passed,
-        check,
-        round(time.perf_counter() - t0, 2),
-        _facts_summary(facts),
-        list(check.problems),
-        origin="qat",
-    )
-    outcomes.append(qat_outcome)
-    _log_check(check)
-    rep["qat_accuracy"] = check.accuracy
-    rep["qat_passed"] = check.passed
-    ptq_text = "conversion failed" if ptq_acc is None else f"{ptq_acc:.4f}"
-    better = check.passed and (not ptq.passed or check.accuracy > ptq.check.accuracy)
-    if better:
-        rep["kept"] = "qat"
-        staged_ok["int8"] = (staged, qat_outcome)
-        rep["reason"] = (
-            f"QAT int8 kept: it passed verification (accuracy {check.accuracy:.4f}) and PTQ int8 "
-            + (f"did not ({ptq_text})" if not ptq.passed else f"is less accurate ({ptq_text})")
+    qat_labels = predict_labels(qat_probs, ref.threshold)
+    qat_ref = Reference(qat_probs, qat_labels, ref.truth, ref.threshold)
+    elapsed = round(time.perf_counter() - t0, 2)
+    outcome = stage_and_verify(conv, "int8", result.content, "qat", qat_ref, cal, elapsed)
+    rep.qat_keras_accuracy = qat_ref.accuracy
+    rep.qat_int8_agreement_with_original_keras = _agreement_with(outcome.staged, conv.valid, ref)
+    rep.qat_accuracy, rep.qat_passed = outcome.check.accuracy, outcome.passed
+    _choose_int8(rep, next(o for o in outcomes if o.variant == "int8"), outcome)
+    return rep, outcome
+
+
+def _choose_int8(rep: QatDecision, ptq: VariantOutcome, qat: VariantOutcome) -> None:
+    """QAT int8 is kept when it passed and PTQ did not, or when it is more accurate."""
+    check = qat.check
+    ptq_text = "conversion failed" if rep.ptq_accuracy is None else f"{rep.ptq_accuracy:.4f}"
+    if check.passed and (not ptq.passed or check.accuracy > ptq.check.accuracy):
+        rep.kept = "qat"
+        why = f"did not ({ptq_text})" if not ptq.passed else f"is less accurate ({ptq_text})"
+        rep.reason = (
+            f"QAT int8 kept: it passed verification (accuracy {check.accuracy:.4f}) "
+            f"and PTQ int8 {why}"
         )
     else:
-        rep["reason"] = (
-            "PTQ int8 kept: QAT int8 accuracy "
-            f"{check.accuracy:.4f}{'' if check.passed else ' (failed verification)'} "
-            f"is not better than PTQ int8 ({ptq_text})"
+        failed = "" if check.passed else " (failed verification)"
+        rep.reason = (
+            f"PTQ int8 kept: QAT int8 accuracy {check.accuracy:.4f}{failed} is not better "
+            f"than PTQ int8 ({ptq_text})"
         )
-    log(f"convert: {rep['reason']}")
-    return rep
+    log(f"convert: {rep.reason}")
 
 
 __all__ = [

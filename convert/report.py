@@ -2,18 +2,118 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_runtime.fileio import atomic_write_json, atomic_write_text
 
+from .verify import VariantCheck
+
 REPORT_JSON = "conversion_report.json"
 REPORT_MD = "conversion_report.md"
 
 
-def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    json_path = atomic_write_json(out / REPORT_JSON, report)
-    md_path = atomic_write_text(out / REPORT_MD, render_markdown(report))
+@dataclass
+class VariantOutcome:
+    """One try at one variant: PTQ (post-training) or QAT, verified or failed, kept or not."""
+
+    variant: str
+    file: str
+    passed: bool
+    check: VariantCheck | None
+    conversion_s: float
+    facts: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    origin: str = "ptq"  # "ptq" or "qat"
+    kept: bool = False  # moved into the output folder
+    staged: Path | None = field(default=None, repr=False)  # the verified bundle, before commit
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("staged")
+        d["check"] = self.check.to_dict() if self.check else None
+        return d
+
+
+@dataclass
+class QatDecision:
+    """Whether QAT ran, why, and which int8 was kept. None = does not apply on this path."""
+
+    mode: str
+    threshold_pp: float
+    ran: bool = False
+    float_accuracy: float | None = None
+    float_reference: str | None = None  # "fp32 .tflite" or "Keras"
+    ptq_accuracy: float | None = None
+    ptq_drop_pp: float | None = None
+    ptq_passed: bool | None = None
+    kept: str | None = None  # "ptq" or "qat"
+    trigger: str | None = None
+    training: dict[str, Any] | None = None  # the QAT child's summary
+    qat_keras_accuracy: float | None = None
+    qat_int8_agreement_with_original_keras: float | None = None
+    qat_accuracy: float | None = None
+    qat_passed: bool | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class ConversionReport:
+    """conversion_report.json, typed; `to_dict()` is what is written."""
+
+    created: str
+    machine: str
+    source: dict[str, Any]
+    preprocess: dict[str, Any]
+    threshold: float
+    versions: dict[str, str]
+    options: dict[str, Any]
+    calibration: dict[str, Any] | None
+    validation: dict[str, Any]
+    keras: dict[str, Any]
+    variants: list[VariantOutcome]
+    qat: QatDecision
+    failures: list[str]
+    wall_s: float
+    tool: str = "python -m convert"
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def kept_files(self) -> list[str]:
+        return [v.file for v in self.variants if v.kept]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "created": self.created,
+            "machine": self.machine,
+            "source": self.source,
+            "preprocess": self.preprocess,
+            "threshold": self.threshold,
+            "versions": self.versions,
+            "options": self.options,
+            "calibration": self.calibration,
+            "validation": self.validation,
+            "keras": self.keras,
+            "variants": [v.to_dict() for v in self.variants],
+            "qat": self.qat.to_dict(),
+            "passed": self.passed,
+            "failures": self.failures,
+            "wall_s": self.wall_s,
+        }
+
+
+def write_report(report: ConversionReport, out: Path) -> tuple[Path, Path]:
+    data = report.to_dict()
+    json_path = atomic_write_json(out / REPORT_JSON, data)
+    md_path = atomic_write_text(out / REPORT_MD, render_markdown(data))
     return json_path, md_path
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,26 @@ import numpy as np
 from edge_runtime.types import VARIANTS
 
 RepresentativeData = Callable[[], Iterable[list[np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class VariantRecipe:
+    """How the converter makes one variant."""
+
+    op_set: str  # the converter's target op set (recorded in bundles and the report)
+    optimize: bool = False  # Optimize.DEFAULT: quantize weights (and, calibrated, activations)
+    float16: bool = False  # weights stored as float16
+    calibrated: bool = False  # full integer: needs representative (calibration) data; int8 I/O
+
+
+# The variants, as data: edge_runtime.types.VARIANTS, each with its converter settings.
+VARIANT_TABLE: dict[str, VariantRecipe] = {
+    "fp32": VariantRecipe("TFLITE_BUILTINS"),
+    "fp16": VariantRecipe("TFLITE_BUILTINS", optimize=True, float16=True),
+    "dynamic": VariantRecipe("TFLITE_BUILTINS", optimize=True),
+    "int8": VariantRecipe("TFLITE_BUILTINS_INT8", optimize=True, calibrated=True),
+}
+assert tuple(VARIANT_TABLE) == VARIANTS
 
 
 def keras_to_tflite(
@@ -32,33 +53,27 @@ def keras_to_tflite(
     """
     import tensorflow as tf
 
-    if variant not in VARIANTS:
+    if variant not in VARIANT_TABLE:
         raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
-    if variant == "int8" and representative_data is None:
-        raise ValueError("int8 conversion needs representative_data")
+    recipe = VARIANT_TABLE[variant]
+    if recipe.calibrated and representative_data is None:
+        raise ValueError(f"{variant} conversion needs representative_data")
     with tempfile.TemporaryDirectory(prefix="edge_detect_export_") as tmp:
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), verbose=False)
         conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        if variant == "fp16":
+        if recipe.optimize:
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if recipe.float16:
             conv.target_spec.supported_types = [tf.float16]
-        elif variant == "dynamic":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif variant == "int8":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if recipe.calibrated:
             conv.representative_dataset = representative_data
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.target_spec.supported_ops = [getattr(tf.lite.OpsSet, recipe.op_set)]
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
-        if legacy_fully_connected and variant in ("dynamic", "int8"):
+        if legacy_fully_connected and recipe.optimize and not recipe.float16:
             conv._experimental_disable_per_channel_quantization_for_dense_layers = True
         return conv.convert()
-
-
-def op_set(variant: str) -> str:
-    """The converter's target op set for a variant (recorded in bundles and the report)."""
-    return "TFLITE_BUILTINS_INT8" if variant == "int8" else "TFLITE_BUILTINS"
 
 
 def qat_model_to_tflite(

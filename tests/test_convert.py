@@ -110,7 +110,7 @@ def test_four_variants_load_in_edge_runtime_and_agree_with_keras(converted, run_
     from edge_runtime.inspect_model import read_model_facts
 
     result, out = converted
-    assert result.passed, result.report["failures"]
+    assert result.passed, result.report.failures
     model = keras.saving.load_model(run_dir / "model.keras")
     valid = _valid_inputs(data)
     keras_fake = model.predict(valid.x, verbose=0)[:, 0]
@@ -399,11 +399,11 @@ def test_qat_runs_tfmot_in_a_subprocess_and_is_verified(run_dir, data, tmp_path)
         qat=QatOptions(mode="on", epochs=1, batch_size=8), min_agreement=0.9,
     )  # fmt: skip
     result = run_conversion(opts)
-    qat = result.report["qat"]
+    qat = result.report.to_dict()["qat"]
     assert qat["ran"] and qat["training"]["ok"], qat
     assert qat["training"]["tfmot_version"] and qat["training"]["train_images"] == 40
     assert qat["training"]["rebuild_max_abs_diff"] < 1e-4  # tf_keras rebuild == Keras 3 model
-    tries = [v for v in result.report["variants"] if v["variant"] == "int8"]
+    tries = [v for v in result.report.to_dict()["variants"] if v["variant"] == "int8"]
     assert [v["origin"] for v in tries] == ["ptq", "qat"]
     qat_try = tries[1]
     assert qat_try["facts"]["input"]["dtype"] == "int8" and qat_try["check"]["n_images"] == 40
@@ -425,6 +425,6 @@ def test_qat_auto_decision_recorded(run_dir, data, tmp_path):
         source=str(run_dir), out=tmp_path / "out", variants=("fp32", "int8"), calibration_dir=data,
         calibration_images=30, qat=QatOptions(mode="auto", threshold_pp=100.0),
     )  # fmt: skip
-    qat = run_conversion(opts).report["qat"]
+    qat = run_conversion(opts).report.to_dict()["qat"]
     assert not qat["ran"] and qat["kept"] == "ptq"
     assert "QAT not needed" in qat["reason"] and qat["float_reference"] == "fp32 .tflite"
