@@ -27,10 +27,6 @@ class MacCount:
     layers: int = 0  # number of counted operators
     by_weight_type: dict[str, int] = field(default_factory=dict)  # weight dtype -> MACs
 
-    @property
-    def gmacs(self) -> float:
-        return self.total / 1e9
-
 
 def _shape(subgraph, index: int) -> list[int]:
     t = subgraph.Tensors(int(index))

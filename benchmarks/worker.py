@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,3 @@ def main(job_path: str, result_path: str) -> int:
         result = {"status": f"failed: {type(e).__name__}: {e}"}
     atomic_write_json(result_path, result)
     return 0
-
-
-def job_to_json(job: WorkerJob) -> dict[str, Any]:
-    return asdict(job)

@@ -376,8 +376,3 @@ def read_associated_files(model: bytes) -> dict[str, bytes]:
             return {i.filename: z.read(i) for i in z.infolist()}
     except zipfile.BadZipFile:
         return {}
-
-
-def associated_file_compression(model: bytes) -> dict[str, int]:
-    with zipfile.ZipFile(io.BytesIO(model)) as z:
-        return {i.filename: i.compress_type for i in z.infolist()}

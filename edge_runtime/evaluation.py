@@ -76,13 +76,6 @@ class SplitFiles:
         labels = np.array([s.label for s in self.samples], dtype=np.int64)
         return {LABELS[i]: int((labels == i).sum()) for i in (FAKE_INDEX, REAL_INDEX)}
 
-    def by_label(self) -> dict[int, list[Path]]:
-        """Paths per label index (both labels present as keys)."""
-        out: dict[int, list[Path]] = {FAKE_INDEX: [], REAL_INDEX: []}
-        for s in self.samples:
-            out[s.label].append(Path(s.path))
-        return out
-
 
 def class_dirs(folder: Path) -> dict[int, Path]:
     """{0: fake dir, 1: real dir} of the class folders present (names case-insensitive)."""
