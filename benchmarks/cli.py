@@ -141,6 +141,15 @@ def run(
         float,
         typer.Option("--timeout", help="Seconds allowed per model."),
     ] = 1800.0,
+    contenders: Annotated[
+        bool,
+        typer.Option(
+            "--contenders",
+            help="Also time each model on ONNX Runtime (via tf2onnx) and OpenVINO, outputs "
+            "checked against LiteRT first (pip install '.[contenders]'; the ONNX row also "
+            "needs TensorFlow).",
+        ),
+    ] = False,
 ) -> None:
     """Benchmark models: one row each (a broken model fails its own row only)."""
     from edge_runtime.bundle import available_variants
@@ -203,6 +212,7 @@ def run(
             latency_image=latency_image,
             timeout_s=timeout,
             cold_start_runs=cold_start,
+            contenders=contenders,
         )
         start = time.perf_counter()
         keras_rows = None

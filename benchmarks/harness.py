@@ -37,6 +37,7 @@ class BenchmarkOptions:
     latency_image: str = ""
     timeout_s: float = 1800.0  # per model
     cold_start_runs: int = 3  # fresh `edge-detect IMAGE` processes per model (0: skip)
+    contenders: bool = False  # also ONNX Runtime / OpenVINO rows (benchmarks/contenders.py)
 
 
 @dataclass
@@ -202,6 +203,70 @@ def measure_cold_start(row: Row, options: BenchmarkOptions) -> None:
     row.extra["cold_start"] = f"median of {len(walls)} fresh `{how} IMAGE` processes"
 
 
+def run_contenders(rows: list[Row], options: BenchmarkOptions) -> list[Row]:
+    """ONNX Runtime and OpenVINO rows for each ok TFLite row, from a fresh process (tf2onnx
+    imports TensorFlow, which must stay out of this one); outputs are checked against LiteRT
+    there before timing. A runtime that is not installed gets a row saying how to install it."""
+    tflite = [r for r in rows if r.ok and r.kind == "tflite"]
+    if not tflite:
+        return []
+    print("[contenders] ONNX Runtime, OpenVINO", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="edge_detect_contenders_") as tmp:
+        out = Path(tmp) / "rows.json"
+        cmd = [sys.executable, "-m", "benchmarks.contenders", *[r.path for r in tflite]]
+        cmd += ["--threads", str(max(options.threads)), "--runs", str(options.runs)]
+        cmd += ["--warmup", str(options.warmup), "--json-out", str(out)]
+        if options.data:
+            cmd += ["--images", options.data]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
+        try:
+            proc = subprocess.run(
+                cmd, env=env, cwd=REPO, timeout=options.timeout_s, capture_output=True, text=True
+            )
+        except subprocess.TimeoutExpired:
+            return [
+                Row(model="contenders", status=f"failed: timed out after {options.timeout_s:.0f} s")
+            ]
+        if not out.is_file():
+            last = next((ln for ln in reversed(proc.stderr.splitlines()) if ln.strip()), "")
+            return [
+                Row(
+                    model="contenders",
+                    status=f"failed: {_signal_reason(proc.returncode)} ({last[:200]})",
+                )
+            ]
+        results = json.loads(out.read_text())
+    by_path = {r.path: r for r in tflite}
+    contender_rows = []
+    for res in results:
+        source = by_path.get(res["path"])
+        row = Row(
+            model=f"{source.model} ({res['runtime']})" if source else res["model"],
+            status=res["status"],
+            kind="contender",
+            path=res["path"],
+            variant=res.get("variant", ""),
+            backend=res.get("backend", res.get("runtime", "")),
+            threads=res.get("threads"),
+            model_ms=res.get("model_ms"),
+            macs=source.macs if source else None,
+        )
+        row.extra = {
+            "check_vs_litert": res.get("check"),
+            "load_s": res.get("load_s"),
+            "macs_by_weight_type": source.extra.get("macs_by_weight_type") if source else None,
+        }
+        if res.get("check"):
+            c = res["check"]
+            row.notes = (
+                f"vs LiteRT on {c['images']} images: max |ΔP(fake)| "
+                f"{c['max_abs_dp_vs_litert']:.4f}, same label {c['same_label_pct']:.0f} %"
+            )
+        contender_rows.append(row)
+    return contender_rows
+
+
 def score_rows(rows: list[Row], images: list[tuple[str, str]]) -> None:
     """Accuracy, precision, recall, F1 and ROC AUC of each ok row over the labelled images."""
     y_all = np.array([LABELS.index(label) for _, label in images], dtype=np.int64)
@@ -299,6 +364,8 @@ def benchmark(
         if not row.ok:
             print(f"  {row.status}", file=sys.stderr)
         rows.append(row)
+    if options.contenders:
+        rows += run_contenders(rows, options)
     rows += keras_rows or []
     if images:
         score_rows(rows, images)

@@ -118,8 +118,8 @@ def gemm_model(m: int, k: int, n: int, precision: str) -> bytes:
             tensor((m, n), s.TensorType.FLOAT32, b"y", 0),
         ]
     buffers = [s.BufferT(), s.BufferT(), s.BufferT()]
-    buffers[1].data = weights.tobytes()
-    buffers[2].data = bias.tobytes()
+    buffers[1].data = np.frombuffer(weights.tobytes(), np.uint8)  # numpy: packed in one copy
+    buffers[2].data = np.frombuffer(bias.tobytes(), np.uint8)
     code = s.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.FULLY_CONNECTED
     code.version = 4 if int8 else 1
@@ -136,7 +136,9 @@ def gemm_model(m: int, k: int, n: int, precision: str) -> bytes:
     return bytes(builder.Output())
 
 
-def measure_peak(threads: int, backend_name: str | None = None, runs: int = 15) -> dict[str, Any]:
+def measure_peak(
+    threads: int, backend_name: str | None = None, runs: int = 15, budget_s: float = 0.6
+) -> dict[str, Any]:
     """Attainable int8 and fp32 MAC rates of the runtime's GEMM kernel at `threads` threads.
 
     {"threads", "gemm", "int8_gmacs", "fp32_gmacs"}, or {"error": reason} when the kernel
@@ -159,7 +161,13 @@ def measure_peak(threads: int, backend_name: str | None = None, runs: int = 15) 
             it.set_tensor(detail["index"], x)
             for _ in range(3):
                 it.invoke()
-            best = min(_timed(it.invoke, time.perf_counter) for _ in range(runs))
+            # Best of at least `runs`, and of as many as fit in budget_s: other processes on
+            # the cores only ever slow a run down, so the fastest is the closest to the peak.
+            samples = [_timed(it.invoke, time.perf_counter) for _ in range(runs)]
+            deadline = time.perf_counter() + budget_s
+            while time.perf_counter() < deadline:
+                samples.append(_timed(it.invoke, time.perf_counter))
+            best = min(samples)
             out[f"{precision}_gmacs"] = m * k * n / best / 1e9
     except Exception as e:  # noqa: BLE001 - any failure falls back to the table, with its reason
         return {"threads": threads, "error": f"{type(e).__name__}: {e}"}
@@ -172,11 +180,21 @@ def _timed(fn, clock) -> float:
     return clock() - start
 
 
-def _measured(machine: dict[str, Any], threads: int) -> dict[str, Any] | None:
-    peak = machine.get("measured_peak") or {}
-    if peak.get("threads") == threads and peak.get("int8_gmacs") and peak.get("fp32_gmacs"):
-        return peak
-    return None
+def _measured(*peaks: dict[str, Any] | None, threads: int) -> dict[str, Any] | None:
+    """The highest rate per precision among the measurements at this thread count: each one is
+    a lower bound of what the cores can do (load only slows a run down)."""
+    usable = [
+        p
+        for p in peaks
+        if p and p.get("threads") == threads and p.get("int8_gmacs") and p.get("fp32_gmacs")
+    ]
+    if not usable:
+        return None
+    best = dict(usable[0])
+    for p in usable[1:]:
+        for key in ("int8_gmacs", "fp32_gmacs"):
+            best[key] = max(best[key], p[key])
+    return best
 
 
 def precision_of(weight_type: str) -> str:
@@ -203,9 +221,9 @@ def compute_floor(
     }
     if not sum(macs_by_weight_type.values()):
         return out
-    # The row's own measurement (taken in its worker, right after its timing, under the same
-    # load) wins over the machine-level one.
-    measured = _measured({"measured_peak": measured_peak}, threads) or _measured(machine, threads)
+    # The row's own measurement (taken in its worker, right after its timing) and the
+    # machine-level one: the higher rate of the two.
+    measured = _measured(measured_peak, machine.get("measured_peak"), threads=threads)
     if measured is not None:
         seconds = sum(
             macs / (measured[f"{precision_of(w)}_gmacs"] * 1e9)
@@ -248,7 +266,7 @@ def compute_floor(
 def describe_peak(machine: dict[str, Any], threads: int) -> str:
     """One line for a table footer: which peak the % column is measured against."""
     peak = core_peak(machine)
-    measured = _measured(machine, threads)
+    measured = _measured(machine.get("measured_peak"), threads=threads)
     if measured is not None:
         line = (
             f"measured on this machine: {measured['int8_gmacs']:.0f} int8 / "

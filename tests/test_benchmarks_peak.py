@@ -20,7 +20,9 @@ def test_gemm_kernel_computes_the_product(precision):
 
     content = gemm_model(8, 32, 4, precision)
     model = s.ModelT.InitFromObj(s.Model.GetRootAs(content, 0))
-    w = np.frombuffer(bytes(model.buffers[1].data), np.int8 if precision == "int8" else np.float32)
+    w = np.asarray(model.buffers[1].data, np.uint8).view(
+        np.int8 if precision == "int8" else np.float32
+    )
     w = w.reshape(4, 32).astype(np.float64)
     it = Interpreter(model_content=content, num_threads=1)
     it.allocate_tensors()
@@ -41,7 +43,7 @@ def test_gemm_kernel_computes_the_product(precision):
 
 
 def test_measure_peak_gives_rates_for_both_precisions():
-    peak = measure_peak(1, runs=2)
+    peak = measure_peak(1, runs=2, budget_s=0.0)
     assert "error" not in peak, peak.get("error")
     assert peak["threads"] == 1 and peak["int8_gmacs"] > 0 and peak["fp32_gmacs"] > 0
 
@@ -54,6 +56,11 @@ def test_compute_floor_prefers_the_measured_peak():
     assert floor["floor_ms"] == pytest.approx(2.0)
     assert floor["floor_pct"] == pytest.approx(50.0)
     assert "measured" in floor["peak_basis"]
+    # Two measurements: the higher rate per precision (load only ever slows a run down).
+    machine["measured_peak"] = {**measured, "int8_gmacs": 1000.0, "fp32_gmacs": 50.0}
+    both = compute_floor({"int8": 500_000_000, "float32": 100_000_000}, 4.0, 2, machine, measured)
+    assert both["floor_ms"] == pytest.approx(0.5 + 1.0)
+    del machine["measured_peak"]
     # A measurement at another thread count does not apply: the table x clock is used instead.
     other = compute_floor({"int8": 500_000_000}, 4.0, 1, machine, measured)
     assert "2596 MHz" in other["peak_basis"]
@@ -88,3 +95,21 @@ def test_cold_start_is_the_median_of_the_walls_only(monkeypatch):
     assert row.cold_start_s == pytest.approx(0.20)
     assert row.extra["cold_start"].startswith("median of 3 ")
     assert row.extra["cold_start_cpu_s"] == pytest.approx(6.0)
+
+
+def test_contender_rows_check_against_litert_or_say_how_to_install(monkeypatch):
+    """OpenVINO on the shipped int8 model when installed (checked against LiteRT first);
+    without it, the row says how to install it."""
+    from benchmarks import contenders
+    from benchmarks.cold_start import PACKAGED_SAMPLE
+
+    images = [str(PACKAGED_SAMPLE)]
+    if contenders._missing(("openvino",)):
+        pytest.skip("OpenVINO not installed (pip install '.[contenders]')")
+    (row,) = contenders.contender_rows("int8", 1, 2, 1, images, runtimes=("openvino",))
+    assert row["status"] == "ok", row["status"]
+    assert row["check"]["max_abs_dp_vs_litert"] <= contenders.TOLERANCE
+    assert row["model_ms"]["runs"] == 2
+    monkeypatch.setattr(contenders, "_missing", lambda modules: list(modules))
+    (row,) = contenders.contender_rows("int8", 1, 2, 1, images, runtimes=("onnxruntime",))
+    assert row["status"].startswith("not installed: pip install '.[contenders,train]'")
