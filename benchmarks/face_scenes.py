@@ -8,6 +8,7 @@ face is that box scaled and shifted with the paste.
 
     python -m benchmarks.face_scenes                 # 40 scenes of 1600x900, recall + mean IoU
     python -m benchmarks.face_scenes --fit           # re-measure FACE_BOX_IN_CROP on train crops
+    python -m benchmarks.face_scenes --full-range face_detection_full_range.tflite
 """
 
 from __future__ import annotations
@@ -105,14 +106,29 @@ def best_ious(truth, found) -> list[float]:
 
 
 def run(
-    n_scenes: int, size: tuple[int, int], threads: int, seed: int, min_score: float | None = None
+    n_scenes: int,
+    size: tuple[int, int],
+    threads: int,
+    seed: int,
+    min_score: float | None = None,
+    full_range: str | None = None,
 ) -> int:
     from edge_runtime.faces import FaceFinder
     from edge_runtime.interpreter import load_backend
     from edge_runtime.types import FaceOptions
 
-    min_score = FaceOptions().min_score if min_score is None else min_score
-    finder = FaceFinder(load_backend(), threads, min_score=min_score)
+    if not full_range:
+        min_score = FaceOptions().min_score if min_score is None else min_score
+    if full_range:
+        # Full range, once on the whole scene (not shipped; see faces.FULL_RANGE).
+        from edge_runtime.faces import FULL_RANGE
+
+        min_score = FULL_RANGE.min_score if min_score is None else min_score
+        finder = FaceFinder(
+            load_backend(), threads, FULL_RANGE, min_score, model_path=full_range, tiles=False
+        )
+    else:
+        finder = FaceFinder(load_backend(), threads, min_score=min_score)
     files = face_files("test")
     rng = np.random.default_rng(seed)
     per_width: dict[int, list[float]] = {w: [] for w in FACE_WIDTHS}
@@ -186,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--full-range",
+        metavar="FILE",
+        default=None,
+        help="measure BlazeFace full range (not shipped) from this .tflite instead, whole image",
+    )
+    p.add_argument(
         "--min-score",
         type=float,
         default=None,
@@ -201,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.fit:
         return fit(a.threads)
     w, h = (int(v) for v in a.size.lower().split("x"))
-    return run(a.scenes, (w, h), a.threads, a.seed, a.min_score)
+    return run(a.scenes, (w, h), a.threads, a.seed, a.min_score, a.full_range)
 
 
 if __name__ == "__main__":

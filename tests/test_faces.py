@@ -18,7 +18,7 @@ from edge_runtime.cli import main as cli_main
 from edge_runtime.detector import Detector
 from edge_runtime.interpreter import load_backend
 from edge_runtime.preprocess import load_image_scaled
-from edge_runtime.types import DetectorOptions, FaceOptions
+from edge_runtime.types import DetectorOptions, FaceOptions, ModelError
 from tests.conftest import requires_shared_data
 
 
@@ -349,3 +349,18 @@ def test_aligned_140k_crop_reaches_the_classifier_as_without_the_stage(face_dete
         )
         main = max(cut, key=lambda c: c.crop_px)
         np.testing.assert_array_equal(main.pixels, load_resized(path, face_detector.spec))
+
+
+def test_full_range_anchors_are_one_per_cell_of_a_48_map():
+    a = faces.ssd_anchor_centres(faces.FULL_RANGE)
+    assert a.shape == (2304, 2)
+    np.testing.assert_allclose(a[0], [0.5 / 48, 0.5 / 48])
+    np.testing.assert_allclose(a[1], [1.5 / 48, 0.5 / 48])
+    np.testing.assert_allclose(a[48], [0.5 / 48, 1.5 / 48])
+
+
+def test_face_detector_file_is_checked(tmp_path):
+    bad = tmp_path / "face.tflite"
+    bad.write_bytes(b"\0" * 64)
+    with pytest.raises(ModelError, match="sha256"):
+        faces.FaceFinder(load_backend(), model_path=bad)
