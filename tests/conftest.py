@@ -70,6 +70,4 @@ def tiny_bundles(tmp_path_factory) -> dict[str, Path]:
 def tiny_output_models(tmp_path_factory) -> dict[str, Path]:
     """The tiny classifier with other output kinds, each declared in its sidecar: "logits" (two
     raw scores, no softmax) and "sigmoid" (one value, P(real))."""
-    from tests.tiny_models import EXTRA_FIXTURES
-
-    return _copy_fixtures(EXTRA_FIXTURES, tmp_path_factory.mktemp("tiny_output_models"))
+    return _copy_fixtures(("logits", "sigmoid"), tmp_path_factory.mktemp("tiny_output_models"))

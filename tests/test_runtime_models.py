@@ -13,7 +13,6 @@ from edge_runtime import Detector, DetectorOptions, ModelError
 from edge_runtime.bundle import sidecar_path
 from edge_runtime.model_report import format_report, model_report
 from edge_runtime.types import VARIANTS
-from tests.conftest import requires_tensorflow
 
 
 def _detector(model) -> Detector:
@@ -86,18 +85,10 @@ def test_unreadable_sidecar(tiny_bundles, tmp_path):
     _assert_one_line(err, "unreadable bundle metadata")
 
 
-@requires_tensorflow
-def test_model_with_one_channel_input_does_not_fit(tmp_path):
-    import keras
+def test_model_with_one_channel_input_does_not_fit():
+    from tests.tiny_models import fixture_paths
 
-    from convert.tflite_export import keras_to_tflite
-
-    inp = keras.Input((32, 32, 1), name="image")
-    x = keras.layers.Conv2D(4, 3)(inp)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    out = keras.layers.Dense(2, activation="softmax")(x)
-    model = tmp_path / "gray.tflite"
-    model.write_bytes(keras_to_tflite(keras.Model(inp, out), "fp32"))
+    model = fixture_paths()["gray"]  # committed: a tiny classifier with a 32x32x1 input
     with pytest.raises(ModelError) as err:
         _detector(model)
     _assert_one_line(err, str(model), "[1, 32, 32, 1]", "does not fit")

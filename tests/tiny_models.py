@@ -23,20 +23,23 @@ import numpy as np
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tiny"
 SIZE = 32
-# Besides the four variants of the tiny classifier: output kinds a bundle must declare.
-EXTRA_FIXTURES = ("logits", "sigmoid")
+# Besides the four variants of the tiny classifier (fp32): output kinds a bundle must declare,
+# and a one-channel input the detector must refuse. name -> (head, input channels)
+EXTRA_FIXTURES = {"logits": ("logits", 3), "sigmoid": ("sigmoid", 3), "gray": ("softmax", 1)}
 
 
-def build_tiny_classifier(size: int = SIZE, seed: int = 0, head: str = "softmax"):
+def build_tiny_classifier(
+    size: int = SIZE, seed: int = 0, head: str = "softmax", channels: int = 3
+):
     """A small conv net with the detector's interface: named image input, 2-way softmax.
 
     head="logits": the same net without the softmax (2 raw scores); head="sigmoid": one
-    sigmoid value (Keras' binary convention, P(real)).
+    sigmoid value (Keras' binary convention, P(real)). channels=1: a greyscale input.
     """
     import keras
 
     keras.utils.set_random_seed(seed)
-    inp = keras.Input((size, size, 3), name="image")
+    inp = keras.Input((size, size, channels), name="image")
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inp)
     x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
@@ -81,7 +84,8 @@ def write_tiny_bundles(out_dir, size: int = SIZE) -> dict:
 
 def write_fixtures(out_dir=FIXTURES, size: int = SIZE) -> dict:
     """Everything in tests/fixtures/tiny: the four variants, plus fp32 models whose output is
-    logits or one sigmoid value, each with a sidecar that declares it (needs TF)."""
+    logits or one sigmoid value (each sidecar declares it) and one with a greyscale input
+    (needs TF)."""
     from convert.tflite_export import keras_to_tflite
     from edge_runtime.bundle import save_bundle
     from edge_runtime.types import BundleInfo, PreprocessSpec
@@ -89,29 +93,30 @@ def write_fixtures(out_dir=FIXTURES, size: int = SIZE) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = write_tiny_bundles(out_dir, size)
-    for head in EXTRA_FIXTURES:
-        content = keras_to_tflite(build_tiny_classifier(size=size, head=head), "fp32")
+    for name, (head, channels) in EXTRA_FIXTURES.items():
+        model = build_tiny_classifier(size=size, head=head, channels=channels)
         info = BundleInfo(
             variant="fp32",
             preprocess=PreprocessSpec(height=size, width=size),
             output=head,
             training_run="tests/tiny_models.py",
         )
-        paths[head] = save_bundle(content, info, out_dir / f"tiny_{head}.tflite").path
+        content = keras_to_tflite(model, "fp32")
+        paths[name] = save_bundle(content, info, out_dir / f"tiny_{name}.tflite").path
     return paths
 
 
 def fixture_paths(folder=FIXTURES) -> dict[str, Path]:
-    """name (fp32, fp16, dynamic, int8, logits, sigmoid) -> committed .tflite path."""
+    """name (fp32, fp16, dynamic, int8, logits, sigmoid, gray) -> committed .tflite path."""
     from edge_runtime.types import VARIANTS
 
     return {name: Path(folder) / f"tiny_{name}.tflite" for name in (*VARIANTS, *EXTRA_FIXTURES)}
 
 
-def probe_inputs(size: int = SIZE, n: int = 4) -> np.ndarray:
+def probe_inputs(size: int = SIZE, n: int = 4, channels: int = 3) -> np.ndarray:
     """Fixed normalised inputs the check runs every fixture on."""
     rng = np.random.default_rng(1234)
-    return rng.uniform(-1, 1, (n, 1, size, size, 3)).astype(np.float32)
+    return rng.uniform(-1, 1, (n, 1, size, size, channels)).astype(np.float32)
 
 
 def describe_fixture(path: Path) -> dict:
@@ -128,7 +133,7 @@ def describe_fixture(path: Path) -> dict:
     interp = make_interpreter(content, 1, load_backend("ai_edge_litert"), str(path))
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     outputs = []
-    for x in probe_inputs(int(inp["shape"][1])):
+    for x in probe_inputs(int(inp["shape"][1]), channels=int(inp["shape"][3])):
         interp.set_tensor(inp["index"], quantize(x, inp))
         interp.invoke()
         outputs.append(dequantize(interp.get_tensor(out["index"]), out).reshape(-1).tolist())
