@@ -170,9 +170,7 @@ class Detector:
         self.workers = decode_workers(self.options.workers, self.options.num_threads)
         self.face_options = self.options.faces
         self.face_finder = (
-            FaceFinder(
-                self.backend, self.options.num_threads, min_score=self.face_options.min_score
-            )
+            FaceFinder(self.backend, min_score=self.face_options.min_score)  # 1 thread: see faces
             if self.face_options.enabled
             else None
         )
