@@ -273,18 +273,23 @@ def describe_peak(machine: dict[str, Any], threads: int) -> str:
             f"{measured['fp32_gmacs']:.0f} fp32 GMAC/s at {threads} thread(s) (best of the "
             f"runtime's {measured['gemm']} kernel, benchmarks/peaks.py)"
         )
-        if peak is not None:
+        line += "; clock used: none (the rate is measured, not clock x MAC/cycle)"
+        cpuinfo_mhz = machine.get("cur_mhz")
+        if cpuinfo_mhz:
             cores = max(1, min(threads, machine.get("usable_cores") or threads))
-            clocks = [
-                measured[f"{p}_gmacs"] * 1e9 / (peak.macs_per_cycle(p) * cores) / 1e6
+            per_cycle = [
+                measured[f"{p}_gmacs"] * 1e9 / (float(cpuinfo_mhz) * 1e6 * cores)
                 for p in ("fp32", "int8")
             ]
             line += (
-                f"; clock used: none assumed (at the table's {peak.fp32_macs_per_cycle} fp32 / "
-                f"{peak.int8_macs_per_cycle} int8 MAC/cycle/core for {peak.name} this is "
-                f"{clocks[0]:.0f} / {clocks[1]:.0f} MHz; /proc/cpuinfo says "
-                f"{machine.get('cur_mhz') or '?'} MHz)"
+                f"; at /proc/cpuinfo's {float(cpuinfo_mhz):.0f} MHz it would take "
+                f"{per_cycle[0]:.0f} fp32 / {per_cycle[1]:.0f} int8 MAC/cycle/core"
             )
+            if peak is not None:
+                line += (
+                    f" (the table assumes {peak.fp32_macs_per_cycle} / "
+                    f"{peak.int8_macs_per_cycle} for {peak.name})"
+                )
         return line
     if peak is None:
         return (
