@@ -11,8 +11,8 @@ the "auto" accuracy and as a disagreement.
 `latency`: a 4032x3024 (12 MP) JPEG made of real photo texture with one real face crop pasted
 at about 900 px (a portrait at arm's length), and a 256x256 faces140k crop; end-to-end
 Detector.detect (decode + find + align + classify) with the face stage, median of --runs, and the
-share spent decoding (the same decode calls timed alone). Also the face detector alone per
-128x128 invoke.
+share spent decoding (load_image_scaled, timed inside the same calls). Also the face detector
+alone per 128x128 invoke.
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ def latency(threads: int, runs: int) -> int:
         x = np.zeros((128, 128, 3), np.uint8)
         one = _time(lambda: finder._run(x), runs * 10)
         print(
-            f"\nface detector alone (BlazeFace short range, 128x128, {threads} threads): "
+            f"\nface detector alone (BlazeFace short range, 128x128, "
+            f"{finder._num_threads} interpreter thread(s)): "
             f"median {statistics.median(one):.2f} ms per invoke"
         )
     return 0
