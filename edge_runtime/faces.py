@@ -27,7 +27,7 @@ from PIL import Image
 from .align import aligned_crop, ffhq_quad, is_already_aligned, quad_side
 from .interpreter import Backend, make_interpreter
 from .preprocess import ImageSource, load_image_scaled, resize
-from .types import FaceOptions, ModelError, PreprocessSpec
+from .types import FaceOptions, ImageError, ModelError, PreprocessSpec
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
@@ -446,10 +446,16 @@ def prepare_faces(
     need = max((spec.height / s for s, u in zip(sides, usable, strict=True) if u), default=1.0)
     if need > 1.0 and scale > 1.0:
         short = math.ceil(min(img.size) * min(need, scale))
-        bigger, new_scale = load_image_scaled(source, short)
-        factor = scale / new_scale  # old decoded pixels -> new decoded pixels
-        found = [f.scaled(factor) for f in found]
-        img, scale = bigger, new_scale
+        try:
+            bigger, new_scale = load_image_scaled(source, short)
+        except ImageError:
+            # The larger decode is refused (its memory would pass the decode limit): the faces
+            # are cropped from the draft they were found on, with fewer pixels.
+            bigger = None
+        if bigger is not None:
+            factor = scale / new_scale  # old decoded pixels -> new decoded pixels
+            found = [f.scaled(factor) for f in found]
+            img, scale = bigger, new_scale
     crops = []
     for f, ok in zip(found, usable, strict=True):
         box = tuple(round(v * scale) for v in f.box)

@@ -364,3 +364,38 @@ def test_face_detector_file_is_checked(tmp_path):
     bad.write_bytes(b"\0" * 64)
     with pytest.raises(ModelError, match="sha256"):
         faces.FaceFinder(load_backend(), model_path=bad)
+
+
+@requires_shared_data
+def test_refused_larger_decode_falls_back_to_the_draft(face_detector, tmp_path, monkeypatch):
+    from edge_runtime.types import ImageError
+
+    canvas, truth = _scene(8, (3200, 2400), [150])
+    path = tmp_path / "big.jpg"
+    canvas.save(path, quality=90)
+    real = faces.load_image_scaled
+    calls = []
+
+    def refuse_second(source, short_side):
+        calls.append(short_side)
+        if len(calls) > 1:
+            raise ImageError(f"{source}: refused")
+        return real(source, short_side)
+
+    monkeypatch.setattr(faces, "load_image_scaled", refuse_second)
+    cut = faces.prepare_faces(path, face_detector.face_finder, face_detector.spec, FaceOptions())
+    assert len(calls) == 2
+    hit = [c for c in cut if _scenes().iou(c.box, truth[0]) >= 0.5]
+    assert len(hit) == 1 and hit[0].pixels is not None
+
+
+@requires_shared_data
+def test_detect_many_with_faces_matches_one_by_one(face_detector):
+    from tests.conftest import sample_images
+
+    canvas, _ = _scene(10, (900, 600), [100, 180])
+    sources = [*sample_images("test", "real", 3), canvas, Image.new("RGB", (300, 300))]
+    one_by_one = [face_detector.detect(s) for s in sources]
+    piped = list(face_detector.detect_many(sources, workers=2))
+    for a, b in zip(one_by_one, piped, strict=True):
+        assert a.faces == b.faces and a.label == b.label
