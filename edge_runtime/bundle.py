@@ -18,9 +18,12 @@ from .fileio import atomic_write_bytes, atomic_write_json, sha256_bytes
 from .types import VARIANTS, BundleInfo, ModelError
 
 SIDECAR_SUFFIX = ".bundle.json"
-PACKAGE_MODELS = Path(__file__).resolve().parent / "models"
-# A checkout keeps the non-default variants here (see README); an installed wheel does not.
+PACKAGE_MODELS = Path(__file__).resolve().parent / "models"  # the default int8 (in git here)
+# The other variants live in the checkout's models/; pyproject.toml maps that folder to the
+# package `edge_runtime.variants`, so an installed wheel carries them here (README "Packaging").
+PACKAGE_VARIANTS = Path(__file__).resolve().parent / "variants"
 CHECKOUT_MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS_ENV = "EDGE_DETECT_MODELS"  # a folder of bundles, searched first
 DEFAULT_STEM = "edge_detect_mobilenet"
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier at bytes 4..8 of every .tflite
 
@@ -48,35 +51,61 @@ def sidecar_path(tflite_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + SIDECAR_SUFFIX)
 
 
-def search_dirs() -> list[Path]:
-    dirs = []
-    env = os.environ.get("EDGE_DETECT_MODELS")
+def model_sources() -> list[tuple[str, Path]]:
+    """Where bundled variant names are looked up, in order: (what it is, folder)."""
+    sources = []
+    env = os.environ.get(MODELS_ENV)
     if env:
-        dirs.append(Path(env))
-    dirs += [PACKAGE_MODELS, CHECKOUT_MODELS]
-    # A non-editable install run from the checkout root still finds the checkout's models/.
+        sources.append((f"${MODELS_ENV}", Path(env)))
+    sources += [
+        ("package", PACKAGE_MODELS),
+        ("package", PACKAGE_VARIANTS),
+        ("checkout", CHECKOUT_MODELS),
+    ]
+    # A copy of the package installed elsewhere, run from a checkout root, sees its models/.
     cwd_models = Path.cwd() / "models"
     if cwd_models.resolve() != CHECKOUT_MODELS:
-        dirs.append(cwd_models)
-    return dirs
+        sources.append(("working directory", cwd_models))
+    return sources
+
+
+def search_dirs() -> list[Path]:
+    return [folder for _, folder in model_sources()]
 
 
 def variant_filename(variant: str) -> str:
     return f"{DEFAULT_STEM}_{variant}.tflite"
 
 
+def find_variant(variant: str) -> tuple[str, Path] | None:
+    """(where it comes from, .tflite path) of a bundled variant, or None when it is nowhere."""
+    for source, folder in model_sources():
+        candidate = folder / variant_filename(variant)
+        if candidate.is_file():
+            return source, candidate
+    return None
+
+
+def how_to_get(variant: str) -> str:
+    """Every way to make a missing bundled variant available, for error messages."""
+    name = variant_filename(variant)
+    return (
+        f"install edge-detect from a full checkout (pip install .: the wheel carries "
+        f"{', '.join(VARIANTS)}), or set ${MODELS_ENV} to a folder holding {name} and "
+        f"{sidecar_path(name).name}, or give the file's path (-m path/to/{name})"
+    )
+
+
 def resolve_model(model: str | os.PathLike) -> Path:
     """A bundled variant name (fp32, fp16, dynamic, int8) or a path -> the .tflite path."""
     text = os.fspath(model)
     if text in VARIANTS:
-        for d in search_dirs():
-            candidate = d / variant_filename(text)
-            if candidate.is_file():
-                return candidate
+        found = find_variant(text)
+        if found:
+            return found[1]
         where = ", ".join(str(d) for d in search_dirs())
         raise ModelError(
-            f"{text}: bundled variant not found (looked in {where}); "
-            "only int8 ships inside the package, the others live in a checkout's models/"
+            f"{text}: bundled variant not found (looked in {where}); {how_to_get(text)}"
         )
     p = Path(text)
     if p.is_dir():

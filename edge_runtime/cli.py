@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 
@@ -28,7 +29,8 @@ PROGRESS_MIN_INPUTS = 10  # a progress bar appears (on a terminal) above this ma
 STDIN_ARG = "-"  # `cat face.jpg | edge-detect -`
 BACKEND_CHOICES = ("ai_edge_litert", "tflite_runtime", "tensorflow")  # interpreter.BACKEND_NAMES
 USAGE = f"""{PROG} [OPTIONS] IMAGE...
-       {PROG} info [MODEL] [--json] [--backend NAME]"""
+       {PROG} info [MODEL] [--json] [--backend NAME]
+       {PROG} models [--json]"""
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def detect_parser() -> ArgumentParser:
         usage=USAGE,
         description="Classify face images as fake or real (TensorFlow-free; MobileNet v1, "
         "TFLite). Prints one row (or, with --json, one JSON object) per input. "
-        f"`{PROG} info [MODEL]` describes a model.",
+        f"`{PROG} info [MODEL]` describes a model; `{PROG} models` lists the bundled variants.",
         epilog="Exit status 0: all classified; 1: some input failed (the others are still "
         "printed); 2: usage error or unusable model.",
     )
@@ -164,7 +166,8 @@ def detect_parser() -> ArgumentParser:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help=f"progress bar on stderr  [default: on a terminal, above {PROGRESS_MIN_INPUTS} inputs]",
+        help="progress bar on stderr  "
+        f"[default: on a terminal, above {PROGRESS_MIN_INPUTS} inputs]",
     )
     p.add_argument(
         "--backend",
@@ -322,7 +325,8 @@ def _assumed_bundle_line(detector, threshold_given: bool) -> str:
     )
     labels = ", ".join(f"{i}={name}" for i, name in enumerate(detector.labels))
     return (
-        f"{PROG}: warning: {detector.bundle.path} has no {sidecar_path(detector.bundle.path).name}; "
+        f"{PROG}: warning: {detector.bundle.path} has no "
+        f"{sidecar_path(detector.bundle.path).name}; "
         f"assumed {spec.height}x{spec.width} input, {crop}, {spec.resize} resize, "
         f"(pixel - {spec.mean:g}) / {spec.std:g}, labels {labels}, {threshold}: "
         "results may differ from the model's own bundle"
@@ -445,11 +449,67 @@ def run_info(args: argparse.Namespace) -> int:
     return EXIT_OK if report.loads else EXIT_INPUT_FAILED  # 1: described, but cannot run
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point (`edge-detect`, `python -m edge_runtime`); returns the exit status.
+def models_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=f"{PROG} models",
+        description="List the bundled variants (fp32, fp16, dynamic, int8): where each is "
+        "found (package, $EDGE_DETECT_MODELS, checkout, working directory), its file and size, "
+        "and how to get one that is missing.",
+        epilog="Exit status 0: every variant found; 1: some variant is missing.",
+    )
+    p.add_argument("--json", dest="json_out", action="store_true", help="one JSON object")
+    return p
 
-    `edge-detect info ...` describes a model; anything else is `detect` (an image literally
-    named `info` can be given as `./info` or `edge-detect detect info`).
+
+def run_models(args: argparse.Namespace) -> int:
+    from .bundle import find_variant, how_to_get, model_sources
+    from .types import VARIANTS
+
+    rows = []
+    for variant in VARIANTS:
+        found = find_variant(variant)
+        if found:
+            source, path = found
+            rows.append(
+                {
+                    "variant": variant,
+                    "from": source,
+                    "path": str(path),
+                    "size_bytes": path.stat().st_size,
+                }
+            )
+        else:
+            rows.append({"variant": variant, "from": None, "missing": how_to_get(variant)})
+    if args.json_out:
+        searched = [{"from": s, "folder": str(f)} for s, f in model_sources()]
+        print(json.dumps({"variants": rows, "searched": searched}, ensure_ascii=False))
+    else:
+        print(f"{'VARIANT':<8} {'SIZE MB':>7}  {'FROM':<18} PATH")
+        for r in rows:
+            if r["from"]:
+                size = f"{r['size_bytes'] / 1e6:.2f}"
+                print(f"{r['variant']:<8} {size:>7}  {r['from']:<18} {r['path']}")
+            else:
+                print(f"{r['variant']:<8} {'-':>7}  {'missing':<18} {r['missing']}")
+    return EXIT_INPUT_FAILED if any(r["from"] is None for r in rows) else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (`edge-detect`, `python -m edge_runtime`); returns the exit status."""
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:  # `edge-detect photos/ | head`: the reader left, stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail
+        return EXIT_INPUT_FAILED
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    """Run the command argv names.
+
+    `edge-detect info ...` describes a model, `edge-detect models` lists the variants; anything
+    else is `detect` (an image literally named `info` can be given as `./info` or
+    `edge-detect detect info`).
     """
     import warnings
 
@@ -465,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
         parsed = info_parser().parse_args(args[1:])
         setup_logging(verbose=False)
         return run_info(parsed)
+    if args[:1] == ["models"]:
+        return run_models(models_parser().parse_args(args[1:]))
     if args[:1] == ["detect"]:
         args = args[1:]
     # Intermixed: options may come after, or between, the images (`edge-detect a.jpg -m fp32`).

@@ -1,24 +1,106 @@
-"""Where bundled variant names are looked up."""
+"""Where bundled variant names are looked up, and what a user is told when one is missing."""
 
+import json
 import shutil
+import sys
 
-from edge_runtime import bundle
+import pytest
+
+from edge_runtime import ModelError, bundle
+from edge_runtime.types import VARIANTS
+from tests.conftest import REPO
+from tests.test_cli import run_cli
 
 
-def test_variant_found_in_working_directory_models(tmp_path, monkeypatch, tiny_bundles):
-    # A non-editable install run from a checkout root: the package has only int8, the
-    # checkout's models/ is found through the working directory.
+@pytest.fixture()
+def nowhere(tmp_path, monkeypatch):
+    """Every search folder empty, the working directory a fresh folder, no $EDGE_DETECT_MODELS."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setattr(bundle, "PACKAGE_MODELS", empty)
-    monkeypatch.setattr(bundle, "CHECKOUT_MODELS", empty)
-    monkeypatch.delenv("EDGE_DETECT_MODELS", raising=False)
-    checkout = tmp_path / "checkout"
-    (checkout / "models").mkdir(parents=True)
-    target = checkout / "models" / bundle.variant_filename("fp16")
-    shutil.copy(tiny_bundles["fp16"], target)
-    shutil.copy(bundle.sidecar_path(tiny_bundles["fp16"]), bundle.sidecar_path(target))
+    for name in ("PACKAGE_MODELS", "PACKAGE_VARIANTS", "CHECKOUT_MODELS"):
+        monkeypatch.setattr(bundle, name, empty)
+    monkeypatch.delenv(bundle.MODELS_ENV, raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    return tmp_path
+
+
+def _place(tiny, folder, variant):
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / bundle.variant_filename(variant)
+    shutil.copy(tiny, target)
+    shutil.copy(bundle.sidecar_path(tiny), bundle.sidecar_path(target))
+    return target
+
+
+def test_variant_found_in_working_directory_models(nowhere, monkeypatch, tiny_bundles):
+    # A copy of the package installed elsewhere, run from a checkout root: ./models is searched.
+    checkout = nowhere / "checkout"
+    target = _place(tiny_bundles["fp16"], checkout / "models", "fp16")
     monkeypatch.chdir(checkout)
     assert bundle.resolve_model("fp16").resolve() == target.resolve()
     assert bundle.load_bundle("fp16").info.variant == "fp16"
     assert "fp32" not in bundle.available_variants()
+
+
+def test_installed_wheel_variants_folder_and_env(nowhere, monkeypatch, tiny_bundles):
+    # An installed wheel: int8 in edge_runtime/models, the others in edge_runtime/variants.
+    variants = nowhere / "site" / "variants"
+    monkeypatch.setattr(bundle, "PACKAGE_VARIANTS", variants)
+    target = _place(tiny_bundles["fp32"], variants, "fp32")
+    assert bundle.find_variant("fp32") == ("package", target)
+    # $EDGE_DETECT_MODELS comes first.
+    env_target = _place(tiny_bundles["fp32"], nowhere / "mine", "fp32")
+    monkeypatch.setenv(bundle.MODELS_ENV, str(nowhere / "mine"))
+    assert bundle.find_variant("fp32") == ("$EDGE_DETECT_MODELS", env_target)
+
+
+def test_missing_variant_names_every_way_to_get_it(nowhere):
+    with pytest.raises(ModelError) as err:
+        bundle.resolve_model("fp32")
+    message = str(err.value)
+    for needle in (
+        "fp32: bundled variant not found",
+        "pip install .",
+        "$EDGE_DETECT_MODELS",
+        "-m path/to/edge_detect_mobilenet_fp32.tflite",
+        "edge_detect_mobilenet_fp32.bundle.json",
+    ):
+        assert needle in message, needle
+    result = run_cli("x.jpg", "-m", "fp32")
+    assert result.exit_code == 2 and "$EDGE_DETECT_MODELS" in result.stderr
+
+
+def test_models_command_lists_where_each_variant_comes_from(nowhere, monkeypatch, tiny_bundles):
+    _place(tiny_bundles["int8"], nowhere / "pkg", "int8")
+    monkeypatch.setattr(bundle, "PACKAGE_MODELS", nowhere / "pkg")
+    text = run_cli("models")
+    assert text.exit_code == 1  # three variants missing
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == ["VARIANT", "SIZE", "MB", "FROM", "PATH"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(VARIANTS)
+    assert "package" in rows["int8"] and "missing" in rows["fp32"] and "pip install" in rows["fp32"]
+    report = json.loads(run_cli("models", "--json").stdout)
+    by_name = {r["variant"]: r for r in report["variants"]}
+    assert by_name["int8"]["from"] == "package" and by_name["fp16"]["from"] is None
+
+
+def test_real_checkout_has_every_variant():
+    assert sorted(bundle.available_variants()) == sorted(VARIANTS)
+    assert run_cli("models").exit_code == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="reads pyproject.toml with tomllib (3.11+)")
+def test_wheel_carries_the_checkout_variants():
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = REPO / config["package-dir"]["edge_runtime.variants"]
+    assert mapped.resolve() == bundle.CHECKOUT_MODELS
+    assert "edge_runtime.variants" in config["packages"]
+    assert "*.tflite" in config["package-data"]["edge_runtime.variants"]
+    assert bundle.PACKAGE_VARIANTS.name == "variants"
+    for variant in ("fp32", "fp16", "dynamic"):
+        assert (mapped / bundle.variant_filename(variant)).is_file()
