@@ -2,136 +2,177 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter off stderr
 
-import typer
-
+from edge_runtime.console import EXIT_FAILED, ArgumentParser, setup_logging, usage_error
 from edge_runtime.evaluation import default_sample_dir
 from edge_runtime.types import EdgeDetectError
 
-from .options import ConvertOptions, QatOptions
+from .options import QAT_MODES, ConvertOptions, QatOptions
 from .pipeline import parse_variants, run_conversion
 
-# Every flag's default is ConvertOptions' / QatOptions' (tests/test_recipes_and_defaults.py checks).
+PROG = "python -m convert"
+# Every flag's default is ConvertOptions' / QatOptions' (tests/test_recipes_and_defaults.py).
 _D = ConvertOptions(source="", out=Path())
 _Q = QatOptions()
-
-app = typer.Typer(
-    add_completion=False, help="Convert a trained Keras model to verified TFLite model bundles."
-)
+log = logging.getLogger(__name__)
 
 
-@app.command()
-def main(
-    source: Annotated[
-        str, typer.Argument(help="train run folder (model.keras + config.json) or a .keras file")
-    ],
-    out: Annotated[
-        Path,
-        typer.Option("--out", help="output folder for the bundles and conversion_report.{json,md}"),
-    ],
-    variants: Annotated[
-        str, typer.Option(help="comma-separated: fp32,fp16,dynamic,int8")
-    ] = ",".join(_D.variants),
-    calibration_images: Annotated[
-        int, typer.Option(help="int8 representative images (stratified by class, seeded)")
-    ] = _D.calibration_images,
-    calibration_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="training images: a 140k-style root (its train/ "
-            "split is used) or a real/+fake/ folder; "
-            f"default: the run's data dir, else {default_sample_dir()}"
-        ),
-    ] = _D.calibration_dir,
-    valid_dir: Annotated[
-        Path | None,
-        typer.Option(help="validation images (real/ + fake/); default: CALIBRATION_DIR/valid"),
-    ] = _D.valid_dir,
-    valid_limit: Annotated[
-        int | None,
-        typer.Option(min=10, help="verify on at most this many validation images (stratified)"),
-    ] = _D.valid_limit,
-    seed: Annotated[
-        int, typer.Option(help="seed for the calibration / validation samples and QAT")
-    ] = _D.seed,
-    legacy_fully_connected: Annotated[
-        bool,
-        typer.Option(
-            "--legacy-fully-connected",
-            help="keep FULLY_CONNECTED at a version tflite-runtime 2.14 loads (<= 9)",
-        ),
-    ] = _D.legacy_fully_connected,
-    qat: Annotated[
-        str,
-        typer.Option(
-            help="quantization-aware training: auto (when PTQ int8 loses more than "
-            "--qat-threshold-pp against float), on, off"
-        ),
-    ] = _Q.mode,
-    qat_threshold_pp: Annotated[
-        float, typer.Option(help="accuracy loss (percentage points) that triggers QAT in auto mode")
-    ] = _Q.threshold_pp,
-    qat_epochs: Annotated[int, typer.Option(min=1, help="QAT fine-tuning epochs")] = _Q.epochs,
-    qat_learning_rate: Annotated[
-        float, typer.Option(help="QAT learning rate (Adam)")
-    ] = _Q.learning_rate,
-    qat_batch_size: Annotated[int, typer.Option(min=1)] = _Q.batch_size,
-    qat_train_limit: Annotated[
-        int, typer.Option(min=0, help="QAT on at most this many training images (0: all)")
-    ] = _Q.train_limit,
-    min_agreement: Annotated[
-        float, typer.Option(help="fail a variant whose label agreement with Keras is below this")
-    ] = _D.min_agreement,
-    threads: Annotated[
-        int, typer.Option(min=1, help="CPU threads for TensorFlow and the interpreter")
-    ] = _D.threads,
-) -> None:
-    """Write fp32/fp16/dynamic/int8 bundles, each verified through edge_runtime against Keras.
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
 
-    Exit status: 0 all variants passed; 1 a variant failed verification (report still written,
-    no bundle for it); 2 bad input (nothing written).
-    """
+    return parse
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Write fp32/fp16/dynamic/int8 bundles, each verified through edge_runtime "
+        "against Keras. Exit status: 0 all variants passed; 1 a variant failed verification "
+        "(report still written, no bundle for it); 2 bad input (nothing written).",
+    )
+    p.add_argument("source", help="train run folder (model.keras + config.json) or a .keras file")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder for the bundles and conversion_report.{json,md}",
+    )
+    p.add_argument(
+        "--variants", default=",".join(_D.variants), help="comma-separated (default: %(default)s)"
+    )
+    p.add_argument(
+        "--calibration-images",
+        type=_at_least(1),
+        default=_D.calibration_images,
+        help="int8 representative images, stratified, seeded (default: %(default)s)",
+    )
+    p.add_argument(
+        "--calibration-dir",
+        type=Path,
+        default=_D.calibration_dir,
+        help="training images: a 140k-style root (its train/ split) or a real/+fake/ "
+        f"folder; default: the run's data dir, else {default_sample_dir()}",
+    )
+    p.add_argument(
+        "--valid-dir",
+        type=Path,
+        default=_D.valid_dir,
+        help="validation images (real/ + fake/); default: CALIBRATION_DIR/valid",
+    )
+    p.add_argument(
+        "--valid-limit",
+        type=_at_least(10),
+        default=_D.valid_limit,
+        help="verify on at most this many validation images (stratified)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=_D.seed,
+        help="seed for the calibration / validation samples and QAT",
+    )
+    p.add_argument(
+        "--legacy-fully-connected",
+        action="store_true",
+        default=_D.legacy_fully_connected,
+        help="keep FULLY_CONNECTED at a version tflite-runtime 2.14 loads (<= 9)",
+    )
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=_D.min_agreement,
+        help="fail a variant whose label agreement with Keras is below this",
+    )
+    p.add_argument(
+        "--threads",
+        type=_at_least(1),
+        default=_D.threads,
+        help="CPU threads for TensorFlow and the interpreter (default: %(default)s)",
+    )
+    q = p.add_argument_group("quantization-aware training (int8)")
+    q.add_argument(
+        "--qat",
+        choices=QAT_MODES,
+        default=_Q.mode,
+        help="auto: when PTQ int8 loses more than --qat-threshold-pp (default)",
+    )
+    q.add_argument(
+        "--qat-threshold-pp",
+        type=float,
+        default=_Q.threshold_pp,
+        help="accuracy loss (percentage points) that triggers QAT in auto mode",
+    )
+    q.add_argument("--qat-epochs", type=_at_least(1), default=_Q.epochs, help="fine-tuning epochs")
+    q.add_argument(
+        "--qat-learning-rate", type=float, default=_Q.learning_rate, help="QAT learning rate (Adam)"
+    )
+    q.add_argument("--qat-batch-size", type=_at_least(1), default=_Q.batch_size)
+    q.add_argument(
+        "--qat-train-limit",
+        type=_at_least(0),
+        default=_Q.train_limit,
+        help="QAT on at most this many training images (0: all)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug messages on stderr")
+    return p
+
+
+def options_from(args: argparse.Namespace) -> ConvertOptions:
+    qat = QatOptions(
+        mode=args.qat,
+        threshold_pp=args.qat_threshold_pp,
+        epochs=args.qat_epochs,
+        learning_rate=args.qat_learning_rate,
+        batch_size=args.qat_batch_size,
+        train_limit=args.qat_train_limit,
+    )
+    return ConvertOptions(
+        source=args.source,
+        out=args.out,
+        variants=parse_variants(args.variants),
+        calibration_images=args.calibration_images,
+        calibration_dir=args.calibration_dir,
+        valid_dir=args.valid_dir,
+        valid_limit=args.valid_limit,
+        seed=args.seed,
+        legacy_fully_connected=args.legacy_fully_connected,
+        qat=qat,
+        min_agreement=args.min_agreement,
+        threads=args.threads,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
     try:
-        opts = ConvertOptions(
-            source=source,
-            out=out,
-            variants=parse_variants(variants),
-            calibration_images=calibration_images,
-            calibration_dir=calibration_dir,
-            valid_dir=valid_dir,
-            valid_limit=valid_limit,
-            seed=seed,
-            legacy_fully_connected=legacy_fully_connected,
-            qat=QatOptions(
-                mode=qat,
-                threshold_pp=qat_threshold_pp,
-                epochs=qat_epochs,
-                learning_rate=qat_learning_rate,
-                batch_size=qat_batch_size,
-                train_limit=qat_train_limit,
-            ),
-            min_agreement=min_agreement,
-            threads=threads,
-        )
-        result = run_conversion(opts)
+        result = run_conversion(options_from(args))
     except EdgeDetectError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise typer.Exit(2) from None
-    print(f"report: {result.report_json} and {result.report_md}", file=sys.stderr)
+        usage_error(PROG, str(e))
+    log.info(f"report: {result.report_json} and {result.report_md}")
     if not result.passed:
-        print("error: conversion FAILED verification:", file=sys.stderr)
+        log.error(f"{PROG}: error: conversion FAILED verification:")
         for f in result.report.failures:
-            print(f"  - {f}", file=sys.stderr)
-        raise typer.Exit(1)
+            log.error(f"  - {f}")
+        return EXIT_FAILED
     kept = result.report.kept_files
-    print(f"ok: {len(kept)} bundles in {out}: {', '.join(kept)}", file=sys.stderr)
+    log.info(f"ok: {len(kept)} bundles in {args.out}: {', '.join(kept)}")
+    return 0
 
 
 if __name__ == "__main__":
-    app()
+    sys.exit(main())

@@ -7,8 +7,8 @@ edge_runtime's own preprocessing, so calibration sees exactly what a device feed
 
 from __future__ import annotations
 
+import logging
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from edge_runtime.evaluation import DataError, class_dirs, list_class_folder
 from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import LABELS, ImageError, PreprocessSpec
 
+log = logging.getLogger(__name__)
 # Fewer than this cannot estimate activation ranges (calibration) or agreement (verification).
 MIN_IMAGES = 10
 
@@ -156,14 +157,14 @@ def load_image_set(
             pixels = load_resized(path, spec)
         except ImageError as e:
             skipped.append(str(e))
-            print(f"  skipped {e}", file=sys.stderr)
+            log.warning(f"  skipped {e}")
             continue
         xs.append(normalize(pixels, spec))
         ys.append(k)
         paths.append(str(path))
         taken[k] += 1
         if progress and len(xs) % 100 == 0:
-            print(f"  {purpose}: {len(xs)}/{want} images", file=sys.stderr)
+            log.info(f"  {purpose}: {len(xs)}/{want} images")
     if len(xs) < min(MIN_IMAGES, want) or len(set(ys)) < len(LABELS):
         raise DataError(
             f"{labelled.root}: only {len(xs)} readable {purpose} images "

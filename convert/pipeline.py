@@ -8,6 +8,7 @@ place only when it passes, so a failed variant never leaves a bundle behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shutil
@@ -63,8 +64,7 @@ class ConversionResult:
         return self.report.passed
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
 
 def parse_variants(text: str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -26,8 +27,11 @@ import numpy as np
 from convert.data import list_labelled, load_image_set
 from convert.options import QatOptions
 from convert.qat_graph import GraphError, load_graph, rebuild
+from edge_runtime.console import setup_logging
 from edge_runtime.fileio import atomic_write_bytes, atomic_write_json
 from edge_runtime.types import EdgeDetectError, PreprocessSpec
+
+log = logging.getLogger(__name__)
 
 # Max abs probability difference allowed between the Keras 3 model and its tf_keras rebuild.
 REBUILD_TOLERANCE = 1e-4
@@ -64,7 +68,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     spec = PreprocessSpec.from_dict(job["spec"])
     labelled = list_labelled(job["train_dir"], "QAT training")
     data = load_image_set(labelled, spec, qat.train_limit or None, job["seed"], "QAT training")
-    print(f"qat: {len(data)} training images {data.counts}", file=sys.stderr)
+    log.info(f"qat: {len(data)} training images {data.counts}")
     float_model, rebuild_diff = _rebuild_checked(job, tf_keras)
     if qat.freeze_batchnorm:
         # Fine-tuning with batch statistics of small batches shifts every BatchNormalization
@@ -115,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             "usage: python -m convert.qat JOB.json (started by python -m convert)", file=sys.stderr
         )
         return 2
+    setup_logging()
     job = json.loads(Path(args[0]).read_text("utf-8"))
     try:
         result = run_job(job)
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {"ok": False, "error": f"{type(e).__name__}: {first}"}
     atomic_write_json(job["summary"], result)
     if not result["ok"]:
-        print(f"qat: {result['error']}", file=sys.stderr)
+        log.error(f"qat: {result['error']}")
         return 1
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from edge_runtime.types import PreprocessSpec
 from .options import ConvertOptions
 from .qat_graph import GraphError, export_graph, save_graph
 
+log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -88,7 +90,7 @@ def run_qat(
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
         )
-        print(f"qat: starting {' '.join(cmd[1:3])} (epochs={opts.qat.epochs})", file=sys.stderr)
+        log.info(f"qat: starting {' '.join(cmd[1:3])} (epochs={opts.qat.epochs})")
         try:
             proc = subprocess.run(
                 cmd, env=env, cwd=REPO_ROOT, timeout=opts.qat.timeout_s, check=False

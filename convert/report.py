@@ -121,6 +121,31 @@ def _mb(n: int | None) -> str:
     return "-" if n is None else f"{n / 1e6:.2f}"
 
 
+def _qat_lines(qat: dict[str, Any]) -> list[str]:
+    lines = ["", "## Quantization-aware training", ""]
+    if qat.get("mode") == "off" or "reason" not in qat:
+        lines.append(f"- mode {qat.get('mode', 'off')}: not run")
+    else:
+        lines.append(f"- mode {qat['mode']}, threshold {qat['threshold_pp']} pp: {qat['reason']}")
+        if qat.get("ran") and "qat_keras_accuracy" in qat:
+            t = qat.get("training") or {}
+            lines.append(
+                f"- QAT: {t.get('epochs')} epoch(s) on {t.get('train_images')} training images, "
+                f"lr {t.get('learning_rate')}, BatchNormalization "
+                f"frozen {t.get('freeze_batchnorm')}, "
+                "tf_keras rebuild max abs diff "
+                f"{t.get('rebuild_max_abs_diff')}, {t.get('wall_s')} s"
+            )
+            lines.append(
+                f"- the QAT row's agreement / dP compare its int8 with the fine-tuned (fake-quant) "
+                f"Keras model (accuracy {qat['qat_keras_accuracy']:.4f}); "
+                "its labels agree with the "
+                "original Keras model on "
+                f"{qat['qat_int8_agreement_with_original_keras']:.1%} of images"
+            )
+    return lines
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     src = r["source"]
     lines = [
@@ -171,28 +196,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 inv=c.get("invoke_ms_mean", "-"),
             )
         )
-    qat = r.get("qat") or {}
-    lines += ["", "## Quantization-aware training", ""]
-    if qat.get("mode") == "off" or "reason" not in qat:
-        lines.append(f"- mode {qat.get('mode', 'off')}: not run")
-    else:
-        lines.append(f"- mode {qat['mode']}, threshold {qat['threshold_pp']} pp: {qat['reason']}")
-        if qat.get("ran") and "qat_keras_accuracy" in qat:
-            t = qat.get("training") or {}
-            lines.append(
-                f"- QAT: {t.get('epochs')} epoch(s) on {t.get('train_images')} training images, "
-                f"lr {t.get('learning_rate')}, BatchNormalization "
-                f"frozen {t.get('freeze_batchnorm')}, "
-                "tf_keras rebuild max abs diff "
-                f"{t.get('rebuild_max_abs_diff')}, {t.get('wall_s')} s"
-            )
-            lines.append(
-                f"- the QAT row's agreement / dP compare its int8 with the fine-tuned (fake-quant) "
-                f"Keras model (accuracy {qat['qat_keras_accuracy']:.4f}); "
-                "its labels agree with the "
-                "original Keras model on "
-                f"{qat['qat_int8_agreement_with_original_keras']:.1%} of images"
-            )
+    lines += _qat_lines(r.get("qat") or {})
     if r["failures"]:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in r["failures"]]
     lines += ["", "## Ops per variant (name: version)", ""]

@@ -6,9 +6,8 @@ Everything here is checked before any conversion work starts, and every problem 
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edge_runtime.run_folder import MODEL_FILE, RunFolder
 from edge_runtime.types import DEFAULT_THRESHOLD, LABELS, ModelError, PreprocessSpec
@@ -25,7 +24,6 @@ class ModelSource:
     threshold: float
     threshold_source: str
     training_run: str
-    config: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None  # the folder the run trained on, when it still exists
 
 
@@ -49,9 +47,7 @@ def resolve_source(path: str | Path) -> ModelSource:
     check_model_file(model_path)
     spec, spec_source = PreprocessSpec(), "defaults"
     threshold, threshold_source = DEFAULT_THRESHOLD, "default"
-    config: dict[str, Any] = {}
     if run is not None:
-        config = run.config()
         recorded = run.preprocess()
         if recorded is not None:
             spec, spec_source = recorded, str(run.file("config.json"))
@@ -64,7 +60,6 @@ def resolve_source(path: str | Path) -> ModelSource:
         threshold=threshold,
         threshold_source=threshold_source,
         training_run=run.training_run() if run else model_path.stem,
-        config=config,
         data_dir=run.data_dir() if run else None,
     )
 

@@ -111,11 +111,9 @@ def test_refuses_to_overwrite_a_run(tiny_run):
         run_fit(_cfg(tiny_run.run_dir))
 
 
-def test_evaluate_table(tiny_run, tmp_path):
+def test_evaluate_table(tiny_run, tmp_path, capsys):
     """One row per set, single-class sets included; Markdown on stdout, JSON on request."""
-    from typer.testing import CliRunner
-
-    from train.cli import app
+    from train.cli import main
     from train.evaluate import evaluate_sets
 
     model_path = tiny_run.run_dir / "model.keras"
@@ -128,16 +126,17 @@ def test_evaluate_table(tiny_run, tmp_path):
     assert sd21.metrics.roc_auc is None and sd21.metrics.accuracy == sd21.metrics.specificity
 
     out_json = tmp_path / "eval.json"
-    res = CliRunner().invoke(
-        app, ["evaluate", str(model_path), *sets, "--limit-per-class", "4", "--json", str(out_json)]
-    )
-    assert res.exit_code == 0, res.output
-    assert "| set | n_real | n_fake | accuracy | precision | recall | f1 | roc_auc |" in res.stdout
-    assert "| sd21_faces | 0 | 4 |" in res.stdout and "n/a" in res.stdout
+    code = main(["evaluate", str(model_path), *sets, "--limit-per-class", "4", "--json",
+                 str(out_json)])  # fmt: skip
+    res = capsys.readouterr()
+    assert code == 0, res.err
+    assert "| set | n_real | n_fake | accuracy | precision | recall | f1 | roc_auc |" in res.out
+    assert "| sd21_faces | 0 | 4 |" in res.out and "n/a" in res.out
     data = json.loads(out_json.read_text())
     assert [s["set"] for s in data["sets"]] == ["test", "sd21_faces"]
-    bad = CliRunner().invoke(app, ["evaluate", str(model_path), str(tmp_path / "nowhere")])
-    assert bad.exit_code == 2 and "no such folder" in bad.output
+    with pytest.raises(SystemExit) as bad:
+        main(["evaluate", str(model_path), str(tmp_path / "nowhere")])
+    assert bad.value.code == 2 and "no such folder" in capsys.readouterr().err
 
 
 def test_gradcam_writes_overlays_and_grids(tiny_run, tmp_path):
@@ -318,17 +317,18 @@ def test_ctrl_c_leaves_no_half_written_model(tmp_path, monkeypatch):
     )
 
 
-def test_cli_fit_errors_are_one_line(tmp_path):
-    from typer.testing import CliRunner
-
-    from train.cli import app
+def test_cli_fit_errors_are_one_line(tmp_path, capsys):
+    from train.cli import main
 
     root = link_tree(tmp_path / "d", 1, splits=("train", "valid"))
-    res = CliRunner().invoke(app, ["fit", "--data", str(root), "--out", str(tmp_path / "r")])
-    assert res.exit_code == 2
-    assert res.output.strip() == f"error: {root}: missing split folder(s) test/"
-    res = CliRunner().invoke(app, ["fit", "--augment", "sharpen"])
-    assert res.exit_code == 2 and "unknown sharpen" in res.output
+    with pytest.raises(SystemExit) as res:
+        main(["fit", "--data", str(root), "--out", str(tmp_path / "r")])
+    assert res.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"python -m train fit: error: {root}: missing split folder(s) test/"
+    with pytest.raises(SystemExit) as res:
+        main(["fit", "--augment", "sharpen"])
+    assert res.value.code == 2 and "unknown sharpen" in capsys.readouterr().err
 
 
 def test_multiworker_strategy_with_two_local_workers(tmp_path):

@@ -1,3 +1,5 @@
+import sys
+
 from train.cli import main
 
-main()
+sys.exit(main())

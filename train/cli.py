@@ -1,18 +1,29 @@
-"""Command line: `python -m train fit|evaluate|gradcam` (run from the repository root)."""
+"""Command line: `python -m train fit|evaluate|gradcam` (run from the repository root).
+
+argparse with edge_runtime.console's usage errors and logging, like every CLI of the repository.
+Flag defaults come from TrainConfig (paths, engine) and the recipe files (recipe values): one
+definition each; a recipe flag left out keeps the recipe's value.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
-from typing import Annotated
 
-import typer
-
+from edge_runtime.console import (
+    EXIT_USAGE,
+    ArgumentParser,
+    setup_logging,
+    usage_error,
+)
 from edge_runtime.types import EdgeDetectError
 
 from .config import (
+    AUTO_ON_OFF,
     DEFAULT_RECIPE,
+    STRATEGIES,
     TrainConfig,
     config_from_recipe,
     load_recipe,
@@ -21,26 +32,10 @@ from .config import (
     recipe_names,
 )
 
-# Flag defaults come from TrainConfig (paths, engine) and the recipe files (the recipe values):
-# one definition each. Recipe flags default to None = "the recipe's value".
+PROG = "python -m train"
+EXIT_INTERRUPTED = 130
 _DEFAULTS = TrainConfig()
 _DEFAULT_RECIPE = load_recipe(DEFAULT_RECIPE)
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Train, evaluate and explain the edge-detect Keras model (needs the train extra).",
-)
-
-_RECIPE = "Recipe"
-_PRE = "Preprocessing (edge_runtime PreprocessSpec)"
-_DATA = "Data"
-_ENGINE = "Engine"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _d(name: str) -> str:
@@ -51,301 +46,309 @@ def _d(name: str) -> str:
     return f" (recipe {DEFAULT_RECIPE!r}: {value})"
 
 
-@app.command()
-def fit(
-    recipe: str = typer.Option(
-        DEFAULT_RECIPE,
-        help=f"Recipe to start from: {', '.join(recipe_names())} "
-        "(train/recipes/NAME.json), or a .json file; "
-        "flags override its values. 'report' is the "
-        "report's recipe, 'default' the shipped model's.",
-        rich_help_panel=_RECIPE,
-    ),
-    data: str = typer.Option(
-        _DEFAULTS.data,
-        help="Folder with {train,valid,test}/{real,fake}/, or the Kaggle download's top folder.",
-        rich_help_panel=_DATA,
-    ),
-    out: str = typer.Option(
-        _DEFAULTS.out, help="Run folder (default runs/fit-<date>-<time>).", rich_help_panel=_DATA
-    ),
-    limit_per_class: int | None = typer.Option(
-        _DEFAULTS.limit_per_class,
-        help="At most N images per class and split (seeded sample), for quick runs.",
-        rich_help_panel=_DATA,
-    ),
-    use_csv: str = typer.Option(
-        _DEFAULTS.use_csv,
-        help="Use the Kaggle train/valid/test.csv file lists: auto|on|off.",
-        rich_help_panel=_DATA,
-    ),
-    augment: str | None = typer.Option(
-        None,
-        help="Comma list of flip,crop,jpeg,blur,color, or none." + _d("augment"),
-        rich_help_panel=_DATA,
-    ),
-    random_crop_fraction: float | None = typer.Option(
-        None,
-        help="Side of the random 'crop' square / shorter image side "
-        "(unset: --crop-fraction with --crop center, else 0.9).",
-        rich_help_panel=_DATA,
-    ),
-    arch: str | None = typer.Option(
-        None, help="mobilenet | densenet121." + _d("arch"), rich_help_panel=_RECIPE
-    ),
-    alpha: float | None = typer.Option(
-        None,
-        help="MobileNet width multiplier (0.25, 0.5, 0.75, 1.0)." + _d("alpha"),
-        rich_help_panel=_RECIPE,
-    ),
-    weights: str | None = typer.Option(
-        None,
-        help="imagenet | none (random initialisation)." + _d("weights"),
-        rich_help_panel=_RECIPE,
-    ),
-    trainable_layers: str | None = typer.Option(
-        None,
-        help="Last N base layers trainable; 0 = head only; -1 or 'all' = every layer."
-        + _d("trainable_layers"),
-        rich_help_panel=_RECIPE,
-    ),
-    dense_units: int | None = typer.Option(
-        None,
-        help="Units of the hidden Dense(relu) layer of the head." + _d("dense_units"),
-        rich_help_panel=_RECIPE,
-    ),
-    dropout: float | None = typer.Option(
-        None,
-        help="Dropout rate before the final Dense (0 = no Dropout layer)." + _d("dropout"),
-        rich_help_panel=_RECIPE,
-    ),
-    freeze_batchnorm: bool | None = typer.Option(
-        None,
-        "--freeze-batchnorm/--no-freeze-batchnorm",
-        help="Keep every BatchNorm layer in inference mode and untrained." + _d("freeze_batchnorm"),
-        rich_help_panel=_RECIPE,
-    ),
-    learning_rate: float | None = typer.Option(
-        None, help="Adam(W) learning rate." + _d("learning_rate"), rich_help_panel=_RECIPE
-    ),
-    base_learning_rate_multiplier: float | None = typer.Option(
-        None,
-        help="Learning rate of the trainable base layers = "
-        "learning rate x this (head keeps the full rate).",
-        rich_help_panel=_RECIPE,
-    ),
-    weight_decay: float | None = typer.Option(
-        None,
-        help="Decoupled weight decay; > 0 switches Adam to AdamW." + _d("weight_decay"),
-        rich_help_panel=_RECIPE,
-    ),
-    label_smoothing: float | None = typer.Option(
-        None,
-        help="Label smoothing of the cross-entropy." + _d("label_smoothing"),
-        rich_help_panel=_RECIPE,
-    ),
-    batch_size: int | None = typer.Option(
-        None,
-        help="Global batch size (split over replicas)." + _d("batch_size"),
-        rich_help_panel=_RECIPE,
-    ),
-    epochs: int | None = typer.Option(
-        None,
-        help="Epochs; the weights of the lowest validation loss are kept." + _d("epochs"),
-        rich_help_panel=_RECIPE,
-    ),
-    seed: int | None = typer.Option(
-        None,
-        help="Seed of weights initialisation, shuffling, sampling, augmentation." + _d("seed"),
-        rich_help_panel=_RECIPE,
-    ),
-    threshold_from_valid: bool | None = typer.Option(
-        None,
-        "--threshold-from-valid/--no-threshold-from-valid",
-        help="Pick the P(fake) threshold maximising validation "
-        "accuracy (written to threshold.json)." + _d("threshold_from_valid"),
-        rich_help_panel=_RECIPE,
-    ),
-    image_size: int | None = typer.Option(
-        None, help="Network input height = width." + _d("image_size"), rich_help_panel=_PRE
-    ),
-    resize: str | None = typer.Option(
-        None, help="nearest|bilinear|bicubic|lanczos|area." + _d("resize"), rich_help_panel=_PRE
-    ),
-    crop: str | None = typer.Option(
-        None,
-        help="none (squash the whole image) | center (centred square first)." + _d("crop"),
-        rich_help_panel=_PRE,
-    ),
-    crop_fraction: float | None = typer.Option(
-        None,
-        help="With --crop center: side of the square / shorter side." + _d("crop_fraction"),
-        rich_help_panel=_PRE,
-    ),
-    mean: float | None = typer.Option(
-        None, help="x = (pixel - mean) / std." + _d("mean"), rich_help_panel=_PRE
-    ),
-    std: float | None = typer.Option(
-        None, help="x = (pixel - mean) / std." + _d("std"), rich_help_panel=_PRE
-    ),
-    strategy: str = typer.Option(
-        _DEFAULTS.strategy,
-        help="default | mirrored (all local GPUs, or the CPU) | multiworker (TF_CONFIG).",
-        rich_help_panel=_ENGINE,
-    ),
-    cache_features: str = typer.Option(
-        _DEFAULTS.cache_features,
-        help="Train from cached outputs of the frozen "
-        "layers: auto (when no augmentation) | on | off.",
-        rich_help_panel=_ENGINE,
-    ),
-    in_memory: str = typer.Option(
-        _DEFAULTS.in_memory,
-        help="Decode all images into RAM once (auto: when they "
-        "fit --memory-gb) | on | off (stream from files).",
-        rich_help_panel=_ENGINE,
-    ),
-    memory_gb: float = typer.Option(
-        _DEFAULTS.memory_gb,
-        help="RAM budget for decoded images / cached features "
-        "(beyond it: stream, or cache on disk).",
-        rich_help_panel=_ENGINE,
-    ),
-    checkpoint: bool = typer.Option(
-        _DEFAULTS.checkpoint,
-        "--checkpoint/--no-checkpoint",
-        help="Save model.keras at each validation-loss improvement (safe against crashes).",
-        rich_help_panel=_ENGINE,
-    ),
-    deterministic: bool = typer.Option(
-        _DEFAULTS.deterministic,
+# Recipe flags: (name, type, help). Each defaults to None = the recipe's value.
+_RECIPE_FLAGS = (
+    ("arch", str, "mobilenet | densenet121."),
+    ("alpha", float, "MobileNet width multiplier (0.25, 0.5, 0.75, 1.0)."),
+    ("weights", str, "imagenet | none (random initialisation)."),
+    ("trainable_layers", str, "Last N base layers trainable; 0 = head only; -1 or 'all' = every."),
+    ("dense_units", int, "Units of the hidden Dense(relu) layer of the head."),
+    ("dropout", float, "Dropout rate before the final Dense (0 = no Dropout layer)."),
+    ("learning_rate", float, "Adam(W) learning rate."),
+    ("base_learning_rate_multiplier", float, "Trainable base layers learn at lr x this."),
+    ("weight_decay", float, "Decoupled weight decay; > 0 switches Adam to AdamW."),
+    ("label_smoothing", float, "Label smoothing of the cross-entropy."),
+    ("batch_size", int, "Global batch size (split over replicas)."),
+    ("epochs", int, "Epochs; the weights of the lowest validation loss are kept."),
+    ("seed", int, "Seed of initialisation, shuffling, sampling, augmentation."),
+)
+_PREPROCESS_FLAGS = (
+    ("image_size", int, "Network input height = width."),
+    ("resize", str, "nearest|bilinear|bicubic|lanczos|area."),
+    ("crop", str, "none (squash the whole image) | center (centred square first)."),
+    ("crop_fraction", float, "With --crop center: side of the square / shorter side."),
+    ("mean", float, "x = (pixel - mean) / std."),
+    ("std", float, "x = (pixel - mean) / std."),
+)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_fit(sub) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="train a recipe into a run folder",
+        description="Train a recipe (default: the shipped model's; --recipe report: the "
+        "report's) and write its run folder (train/README.md).",
+    )
+    g = p.add_argument_group("recipe")
+    g.add_argument(
+        "--recipe",
+        default=DEFAULT_RECIPE,
+        help=f"recipe to start from: {', '.join(recipe_names())} (train/recipes/NAME.json) or a "
+        ".json file; flags override its values (default: %(default)s, the shipped model's)",
+    )
+    for name, kind, text in _RECIPE_FLAGS:
+        g.add_argument(_flag(name), type=kind, default=None, help=text + _d(name))
+    for name, text in (
+        ("freeze_batchnorm", "BatchNorm layers in inference mode and untrained."),
+        ("threshold_from_valid", "Threshold maximising validation accuracy (threshold.json)."),
+    ):
+        g.add_argument(
+            _flag(name), action=argparse.BooleanOptionalAction, default=None, help=text + _d(name)
+        )
+    g = p.add_argument_group("preprocessing (edge_runtime PreprocessSpec)")
+    for name, kind, text in _PREPROCESS_FLAGS:
+        g.add_argument(_flag(name), type=kind, default=None, help=text + _d(name))
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        default=_DEFAULTS.data,
+        help="{train,valid,test}/{real,fake}/ or "
+        "the Kaggle download's top folder (default: %(default)s)",
+    )
+    g.add_argument("--out", default=_DEFAULTS.out, help="run folder (default runs/fit-<date>)")
+    g.add_argument(
+        "--limit-per-class",
+        type=int,
+        default=_DEFAULTS.limit_per_class,
+        help="at most N images per class and split (seeded sample)",
+    )
+    g.add_argument(
+        "--use-csv",
+        choices=AUTO_ON_OFF,
+        default=_DEFAULTS.use_csv,
+        help="use the Kaggle train/valid/test.csv lists (default: %(default)s)",
+    )
+    g.add_argument(
+        "--augment",
+        default=None,
+        help="comma list of flip,crop,jpeg,blur,color, or none" + _d("augment"),
+    )
+    g.add_argument(
+        "--random-crop-fraction",
+        type=float,
+        default=None,
+        help="side of the random "
+        "'crop' square / shorter side (unset: --crop-fraction with --crop center, else 0.9)",
+    )
+    _add_engine(p)
+
+
+def _add_engine(p) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=_DEFAULTS.strategy,
+        help="mirrored: all local GPUs or the CPU; multiworker: TF_CONFIG",
+    )
+    g.add_argument(
+        "--cache-features",
+        choices=AUTO_ON_OFF,
+        default=_DEFAULTS.cache_features,
+        help="train from cached outputs of the frozen layers (default: %(default)s)",
+    )
+    g.add_argument(
+        "--in-memory",
+        choices=AUTO_ON_OFF,
+        default=_DEFAULTS.in_memory,
+        help="decode all images into RAM once (auto: when they fit --memory-gb)",
+    )
+    g.add_argument(
+        "--memory-gb",
+        type=float,
+        default=_DEFAULTS.memory_gb,
+        help="RAM budget for decoded images / cached features (default: %(default)s)",
+    )
+    g.add_argument(
+        "--checkpoint",
+        action=argparse.BooleanOptionalAction,
+        default=_DEFAULTS.checkpoint,
+        help="save model.keras at each val-loss improvement",
+    )
+    g.add_argument(
         "--deterministic",
-        help="tf.config.experimental.enable_op_determinism() (slower).",
-        rich_help_panel=_ENGINE,
-    ),
-    overwrite: bool = typer.Option(
-        _DEFAULTS.overwrite,
+        action="store_true",
+        default=_DEFAULTS.deterministic,
+        help="tf.config.experimental.enable_op_determinism() (slower)",
+    )
+    g.add_argument(
         "--overwrite",
-        help="Reuse a non-empty --out folder.",
-        rich_help_panel=_ENGINE,
-    ),
-) -> None:
-    """Train a recipe (default: the shipped model's; --recipe report: the report's)."""
-    given = {k: v for k, v in locals().items() if k != "recipe" and v is not None}
-    try:
-        if "augment" in given:
-            given["augment"] = parse_augment(given["augment"])
-        if "trainable_layers" in given:
-            given["trainable_layers"] = parse_trainable_layers(given["trainable_layers"])
-        cfg = config_from_recipe(recipe, **given).validate()
-        from .fit import Interrupted, run_fit
-
-        try:
-            result = run_fit(cfg)
-        except Interrupted as e:
-            _fail(str(e), 130)
-    except EdgeDetectError as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    typer.echo(str(result.run_dir))
+        action="store_true",
+        default=_DEFAULTS.overwrite,
+        help="reuse a non-empty --out folder",
+    )
 
 
-@app.command()
-def evaluate(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="model.keras of a run, or a .tflite / bundle "
-            "/ variant name (fp32, fp16, dynamic, int8)."
-        ),
-    ],
-    sets: Annotated[
-        list[str],
-        typer.Argument(
-            help="Labelled folders (real/ and/or fake/), or a layout (its test/ split)."
-        ),
-    ],
-    json_out: str | None = typer.Option(
-        None,
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="one table, one row per labelled set",
+        description="One table, one row per set: accuracy, precision, recall, F1, ROC AUC "
+        "(positive = real).",
+    )
+    p.add_argument("model", help="model.keras of a run, or a .tflite / bundle / variant name")
+    p.add_argument("sets", nargs="+", help="labelled folders (real/ and/or fake/), or a layout")
+    p.add_argument(
         "--json",
-        help="Also write the full results as JSON to this "
-        "file ('-' = stdout instead of the table).",
-    ),
-    threshold: float | None = typer.Option(
-        None,
-        help="P(fake) threshold (default: the run's threshold.json or the bundle's, else 0.5).",
-    ),
-    limit_per_class: int | None = typer.Option(
-        None, help="At most N images per class per set (seeded sample)."
-    ),
-    batch_size: int = typer.Option(64, help="Batch size for the Keras model."),
-    num_threads: int | None = typer.Option(
-        None, help="Interpreter threads for .tflite models (default: all cores)."
-    ),
-    seed: int = typer.Option(0, help="Seed of --limit-per-class sampling."),
-) -> None:
-    """One table, one row per set: accuracy, precision, recall, F1, ROC AUC (positive = real)."""
+        dest="json_out",
+        default=None,
+        help="also write the results as JSON to this file ('-' = stdout instead)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="P(fake) threshold (default: the run's threshold.json or the bundle's)",
+    )
+    p.add_argument(
+        "--limit-per-class",
+        type=int,
+        default=None,
+        help="at most N images per class per set (seeded sample)",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="batch size for a Keras model")
+    p.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="interpreter threads for .tflite models (default: all cores)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of --limit-per-class sampling")
+
+
+def _add_gradcam(sub) -> None:
+    p = sub.add_parser(
+        "gradcam",
+        help="Grad-CAM heatmaps",
+        description="Grad-CAM heatmaps: one overlay per image and a grid per class.",
+    )
+    p.add_argument("model", help="model.keras of a run")
+    p.add_argument("inputs", nargs="+", help="image files, folders, or labelled folders")
+    p.add_argument("--out", default="gradcam", help="output folder (default: %(default)s)")
+    p.add_argument("--layer", default=None, help="target layer (default: the last conv layer)")
+    p.add_argument("--per-class", type=int, default=8, help="images per class (seeded sample)")
+    p.add_argument("--target", default="predicted", help="predicted | fake | real")
+    p.add_argument("--alpha", type=float, default=0.45, help="heatmap opacity in the overlays")
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-class sample")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        description="Train, evaluate and explain the edge-detect Keras model "
+        "(needs the train extra).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,evaluate,gradcam}")
+    _add_fit(sub)
+    _add_evaluate(sub)
+    _add_gradcam(sub)
+    return parser
+
+
+def fit_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the fit flags describe: recipe, then every flag that was given."""
+    names = [n for n, _, _ in _RECIPE_FLAGS + _PREPROCESS_FLAGS]
+    names += ["freeze_batchnorm", "threshold_from_valid", "augment", "random_crop_fraction"]
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    if "augment" in given:
+        given["augment"] = parse_augment(given["augment"])
+    if "trainable_layers" in given:
+        given["trainable_layers"] = parse_trainable_layers(given["trainable_layers"])
+    for name in (
+        "data",
+        "out",
+        "limit_per_class",
+        "use_csv",
+        "strategy",
+        "cache_features",
+        "in_memory",
+        "memory_gb",
+        "checkpoint",
+        "deterministic",
+        "overwrite",
+    ):
+        given[name] = getattr(args, name)
+    return config_from_recipe(args.recipe, **given).validate()
+
+
+def _fit(args: argparse.Namespace) -> int:
+    cfg = fit_config(args)
+    from .fit import run_fit
+
+    print(run_fit(cfg).run_dir)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from edge_runtime.fileio import atomic_write_json
 
     from .evaluate import evaluate_sets, report, table
 
-    try:
-        rows, t = evaluate_sets(
-            model, sets, threshold, batch_size, num_threads, limit_per_class, seed
-        )
-    except EdgeDetectError as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    result = report(model, rows, t)
-    if json_out == "-":
-        typer.echo(json.dumps(result, indent=2))
-        return
-    typer.echo(
-        f"model {model}, threshold {t:.4f} (fake when "
-        "P(fake) >= threshold; positive class = real)\n"
+    rows, t = evaluate_sets(
+        args.model,
+        args.sets,
+        args.threshold,
+        args.batch_size,
+        args.num_threads,
+        args.limit_per_class,
+        args.seed,
     )
-    typer.echo(table(rows))
-    if json_out:
-        atomic_write_json(json_out, result)
+    result = report(args.model, rows, t)
+    if args.json_out == "-":
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"model {args.model}, threshold {t:.4f} "
+        "(fake when P(fake) >= threshold; positive class = real)\n"
+    )
+    print(table(rows))
+    if args.json_out:
+        atomic_write_json(args.json_out, result)
+    return 0
 
 
-@app.command()
-def gradcam(
-    model: Annotated[str, typer.Argument(help="model.keras of a run.")],
-    inputs: Annotated[
-        list[str],
-        typer.Argument(help="Image files, folders of images, or labelled folders (real/, fake/)."),
-    ],
-    out: str = typer.Option("gradcam", help="Output folder (overlays/*.png, grid_<class>.png)."),
-    layer: str | None = typer.Option(
-        None,
-        help="Target layer (default: the last convolutional one, conv_pw_13_relu for MobileNet).",
-    ),
-    per_class: int = typer.Option(
-        8, help="Images per class taken from labelled folders (seeded sample)."
-    ),
-    target: str = typer.Option(
-        "predicted", help="Explain the predicted class, or always 'fake' or 'real'."
-    ),
-    alpha: float = typer.Option(0.45, help="Heatmap opacity in the overlays."),
-    seed: int = typer.Option(0, help="Seed of the per-class sample."),
-) -> None:
-    """Grad-CAM heatmaps: one overlay per image and a grid per class."""
+def _gradcam(args: argparse.Namespace) -> int:
     from .gradcam import run_gradcam
 
-    try:
-        run_gradcam(model, inputs, out, layer, per_class, target, alpha, seed)
-    except EdgeDetectError as e:
-        _fail(str(e))
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    run_gradcam(
+        args.model,
+        args.inputs,
+        args.out,
+        args.layer,
+        args.per_class,
+        args.target,
+        args.alpha,
+        args.seed,
+    )
+    return 0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done; 2 bad input (one line `python -m train CMD: error: ...`); 130 Ctrl-C."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    sys.exit(app())
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    prog = f"{PROG} {args.command}"
+    run = {"fit": _fit, "evaluate": _evaluate, "gradcam": _gradcam}[args.command]
+    from .fit import Interrupted
+
+    try:
+        return run(args)
+    except Interrupted as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"{prog}: error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EdgeDetectError as e:
+        usage_error(prog, str(e))
+    return EXIT_USAGE
 
 
-__all__ = ["app", "main"]
+__all__ = ["build_parser", "fit_config", "main"]

@@ -11,6 +11,7 @@ No TensorFlow here: decoding is `edge_runtime.preprocess.load_resized`, the runt
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +31,17 @@ from edge_runtime.evaluation import (
 )
 from edge_runtime.inputs import is_image_name
 from edge_runtime.preprocess import load_resized
-from edge_runtime.types import FAKE_INDEX, LABELS, REAL_INDEX, EdgeDetectError, PreprocessSpec
+from edge_runtime.types import (
+    FAKE_INDEX,
+    LABELS,
+    REAL_INDEX,
+    EdgeDetectError,
+    PreprocessSpec,
+    usable_cores,
+)
 
-from .log import log
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
+
 
 SPLITS = ("train", "valid", "test")
 SPLIT_ALIASES = {
@@ -222,7 +231,7 @@ def decode_files(
         return None
 
     # PIL releases the GIL while decoding and resizing, so threads use every core.
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
         for i, err in enumerate(pool.map(one, range(n))):
             if err is not None:
                 skipped.append(

@@ -8,7 +8,7 @@ table compares the Keras model with its runtime variants.
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,12 @@ import numpy as np
 
 from edge_runtime.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
 from edge_runtime.run_folder import RunFolder
-from edge_runtime.types import VARIANTS, PreprocessSpec
+from edge_runtime.types import VARIANTS, PreprocessSpec, usable_cores
 
 from .data import Skipped, SplitFiles, eval_set, limit_per_class
 from .errors import ConfigError
-from .log import log
+
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
 
 @dataclass
@@ -79,7 +80,7 @@ class RuntimeScorer:
         from edge_runtime.detector import Detector
         from edge_runtime.types import DetectorOptions
 
-        opts = DetectorOptions(model=model, num_threads=num_threads or os.cpu_count() or 1)
+        opts = DetectorOptions(model=model, num_threads=num_threads or usable_cores())
         self.detector = Detector(opts)
         self.spec = self.detector.spec
         self.threshold = self.detector.threshold

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import platform
 import shutil
@@ -50,7 +51,8 @@ from .data import (
     summary,
 )
 from .errors import ConfigError, DataError
-from .log import log
+
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
 
 class Interrupted(Exception):

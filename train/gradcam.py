@@ -10,6 +10,7 @@ Writes one PNG per image (input | overlay) and, for labelled folders, a grid PNG
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from edge_runtime.types import FAKE_INDEX, LABELS, EdgeDetectError, PreprocessSp
 
 from .data import Sample, class_dirs, eval_set, limit_per_class
 from .errors import ConfigError
-from .log import log
 from .model import OUTPUT_NAME, last_conv_layer, load_model
+
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
 TARGETS = ("predicted", "fake", "real")
 

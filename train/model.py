@@ -7,6 +7,7 @@ keeps the input name) and the output layer is `probabilities` (index 0 = fake, 1
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -15,8 +16,9 @@ from pathlib import Path
 
 from .config import ALL_LAYERS, TrainConfig
 from .errors import ConfigError, WeightsError
-from .log import log
 from .weights import ensure_imagenet_weights, missing_weights_message
+
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"

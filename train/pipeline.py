@@ -7,6 +7,7 @@ load_image/resize) as uint8; `normalize_tf` is edge_runtime.preprocess.normalize
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
@@ -17,7 +18,8 @@ from edge_runtime.types import EdgeDetectError, PreprocessSpec
 
 from .augment import augmented_loader
 from .data import DecodedSet, SplitFiles, decode_files
-from .log import log
+
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ path from the recipe and returns the model that is fitted (the tail when feature
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from edge_runtime.types import FAKE_INDEX, PreprocessSpec
 
 from .config import TrainConfig
 from .data import Skipped, SplitFiles, decode_files, require_both_classes
-from .log import log
 from .pipeline import (
     FailedFiles,
     array_dataset,
@@ -35,6 +35,8 @@ from .pipeline import (
     make_forward,
     one_hot,
 )
+
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
 
 @dataclass

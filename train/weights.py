@@ -7,12 +7,14 @@ file, which is copied into the Keras cache so the standard `weights="imagenet"` 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from .log import log
+log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
+
 
 REPO = Path(__file__).resolve().parent.parent
 MOBILENET_ROWS = (128, 160, 192, 224)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout, for edge_runtime
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+from edge_runtime.inputs import is_image_name  # after sys.path: the checkout
 
 
 def pick_images(folder: Path, n: int) -> list[Path]:
@@ -27,7 +27,7 @@ def pick_images(folder: Path, n: int) -> list[Path]:
     classes = [folder / c for c in ("fake", "real") if (folder / c).is_dir()]
     pools = classes or [folder]
     files = [
-        sorted(p for p in pool.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) for pool in pools
+        sorted(p for p in pool.iterdir() if is_image_name(p.name)) for pool in pools
     ]
     per = max(1, n // len(files))
     chosen = [p for group in files for p in group[:per]]
