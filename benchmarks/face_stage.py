@@ -125,7 +125,7 @@ def _time_decodes(det: Detector, path: Path, runs: int) -> list[float]:
         faces_module.load_image_scaled = original
 
 
-def latency(threads: int, runs: int) -> int:
+def latency(threads: int, runs: int, full_range: str | None = None) -> int:
     det = Detector(DetectorOptions(num_threads=threads, faces=FaceOptions()))
     rng = np.random.default_rng(0)
     files = face_files("test")
@@ -168,6 +168,16 @@ def latency(threads: int, runs: int) -> int:
             f"{finder._num_threads} interpreter thread(s)): "
             f"median {statistics.median(one):.2f} ms per invoke"
         )
+        if full_range:
+            full = faces_module.FaceFinder(
+                det.backend, spec=faces_module.FULL_RANGE, model_path=full_range, tiles=False
+            )
+            x = np.zeros((192, 192, 3), np.uint8)
+            t = _time(lambda: full._run(x), runs * 10)
+            print(
+                f"full range (not shipped), 192x192, {full._num_threads} interpreter thread(s): "
+                f"median {statistics.median(t):.2f} ms per invoke"
+            )
     return 0
 
 
@@ -184,13 +194,19 @@ def main(argv: list[str] | None = None) -> int:
     lat = sub.add_parser("latency", help="end-to-end per whole photo and per crop")
     lat.add_argument("--threads", type=int, default=2)
     lat.add_argument("--runs", type=int, default=15)
+    lat.add_argument(
+        "--full-range",
+        metavar="FILE",
+        default=None,
+        help="also time BlazeFace full range (.tflite)",
+    )
     args = p.parse_args(argv)
     if not DATA.is_dir():
         print(f"error: {DATA} is missing", file=sys.stderr)
         return 2
     if args.cmd == "accuracy":
         return accuracy(args.sets, args.model, args.threads, args.limit)
-    return latency(args.threads, args.runs)
+    return latency(args.threads, args.runs, args.full_range)
 
 
 if __name__ == "__main__":
