@@ -23,10 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_runtime.evaluation import (
-    default_sample_dir,
-    roc_auc,  # numpy-only, no TensorFlow
-)
+from edge_runtime.evaluation import default_sample_dir, predict_labels, roc_auc  # numpy only
 from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import PreprocessSpec
 
@@ -120,7 +117,7 @@ def run(cfg):
         )
         p = m.predict(Xva_in, batch_size=128, verbose=0)
         vl = float(keras.losses.CategoricalCrossentropy()(keras.utils.to_categorical(yva, 2), p))
-        va = float(((p[:, 1] >= 0.5) == yva).mean())
+        va = float((predict_labels(p[:, 0]) == yva).mean())  # the runtime's decision rule
         a = roc_auc(yva, p[:, 1])
         hist.append((round(vl, 3), round(va, 3), round(a, 3)))
         if vl < best[0]:
