@@ -26,9 +26,7 @@ def pick_images(folder: Path, n: int) -> list[Path]:
     """n images: half from real/ and half from fake/ when those exist, else the first n."""
     classes = [folder / c for c in ("fake", "real") if (folder / c).is_dir()]
     pools = classes or [folder]
-    files = [
-        sorted(p for p in pool.iterdir() if is_image_name(p.name)) for pool in pools
-    ]
+    files = [sorted(p for p in pool.iterdir() if is_image_name(p.name)) for pool in pools]
     per = max(1, n // len(files))
     chosen = [p for group in files for p in group[:per]]
     return chosen[:n]
