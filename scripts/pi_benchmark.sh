@@ -3,15 +3,18 @@
 # next to the other machines' results. Needs only the runtime install (no TensorFlow):
 #
 #   git clone <this repository> edge-detect && cd edge-detect
-#   python3 -m venv .venv && .venv/bin/pip install .        # numpy, pillow, typer, ai-edge-litert
-#   # models: edge_runtime/models/*_int8.tflite ships in the package; put the fp32, fp16 and
-#   # dynamic bundles (.tflite + .bundle.json) in models/ (see benchmarks/README.md)
+#   python3 -m venv ~/edge-venv && ~/edge-venv/bin/pip install .   # as in the README's Pi section
+#   # models: all four variants are in the package (and in the clone's models/, edge_runtime/models/)
 #   scripts/pi_benchmark.sh [--label pi4] [--data DIR] [--runs 50] [--threads auto] [OTHER.json ...]
+#
+#   Python: $PYTHON if set, else ~/edge-venv/bin/python (the README's Pi venv), else
+#   .venv/bin/python, else python3.
 #
 #   --label L    machine label (default: pi4 / pi5 / pi from the board model, else the hostname)
 #   --data DIR   labelled folder with real/ and fake/ (default: ../shared/data/... when present;
 #                without one the table has latency and size only)
-#   OTHER.json   results of other machines to merge with (default: benchmarks/results/*.json)
+#   OTHER.json   results of other machines to merge with (default: the benchmark results among
+#                benchmarks/results/*.json; other JSON there, e.g. cold_start_*.json, is skipped)
 # Writes results/<label>.{json,csv,md} and results/merged.{json,csv,md}; prints the merged table.
 #
 # For steady numbers: a heatsink or fan, no other load, and the performance governor
@@ -22,7 +25,10 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-}
 if [[ -z "$PY" ]]; then
-  if [[ -x .venv/bin/python ]]; then PY=.venv/bin/python; else PY=python3; fi
+  for candidate in "$HOME/edge-venv/bin/python" .venv/bin/python; do
+    if [[ -x "$candidate" ]]; then PY=$candidate; break; fi
+  done
+  PY=${PY:-python3}
 fi
 LABEL=""
 RUNS=50
@@ -35,7 +41,7 @@ while [[ $# -gt 0 ]]; do
     --data) DATA_ARGS=(--data "$2"); shift ;;
     --runs) RUNS=$2; shift ;;
     --threads) THREADS=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) OTHERS+=("$1") ;;
   esac
   shift
@@ -54,8 +60,9 @@ fi
 echo "[pi-benchmark] $LABEL: governor $(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null || echo unknown)," \
      "temperature $(awk '{printf "%.1f C", $1/1000}' /sys/class/thermal/thermal_zone0/temp 2>/dev/null || echo unknown)," \
      "throttled $(vcgencmd get_throttled 2>/dev/null || echo n/a)" >&2
-if ! "$PY" -c 'import edge_runtime, numpy, PIL, typer' 2>/dev/null; then
-  echo "[pi-benchmark] edge_runtime is not importable with $PY: python3 -m venv .venv && .venv/bin/pip install ." >&2
+if ! err=$("$PY" -c 'import edge_runtime, benchmarks.cli' 2>&1); then
+  echo "[pi-benchmark] the runtime or the benchmark CLI is not importable with $PY (${err##*$'\n'});" \
+       "install it: python3 -m venv ~/edge-venv && ~/edge-venv/bin/pip install ." >&2
   exit 2
 fi
 
@@ -67,7 +74,22 @@ rc=0
 
 if [[ ${#OTHERS[@]} -eq 0 ]]; then
   shopt -s nullglob
-  OTHERS=(benchmarks/results/*.json)
+  candidates=(benchmarks/results/*.json)
+  # Only benchmark results (benchmarks.report.load_result accepts them); the folder also holds
+  # other JSON, e.g. cold_start_<machine>.json, which merge would refuse.
+  if [[ ${#candidates[@]} -gt 0 ]]; then
+    mapfile -t OTHERS < <("$PY" - "${candidates[@]}" <<'EOF'
+import sys
+from benchmarks.report import ResultFileError, load_result
+for path in sys.argv[1:]:
+    try:
+        load_result(path)
+    except ResultFileError:
+        continue
+    print(path)
+EOF
+)
+  fi
 fi
 MERGE=()
 for f in "${OTHERS[@]}"; do
