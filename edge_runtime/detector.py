@@ -139,7 +139,8 @@ class Detector:
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(
-                f"{name}: expected one input and one output tensor, got {len(inputs)} and {len(outputs)}"
+                f"{name}: expected one input and one output tensor, "
+                f"got {len(inputs)} and {len(outputs)}"
             )
         self._in, self._out = inputs[0], outputs[0]
         shape = tuple(int(s) for s in self._in["shape"])
@@ -167,8 +168,10 @@ class Detector:
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
         self._table = input_table(self.spec, self._in)
-        self.workers = decode_workers(self.options.workers, self.options.num_threads)
         self.face_options = self.options.faces
+        self.workers = decode_workers(
+            self.options.workers, self.options.num_threads, faces=self.face_options.enabled
+        )
         self.face_finder = (
             FaceFinder(self.backend, min_score=self.face_options.min_score)  # 1 thread: see faces
             if self.face_options.enabled
@@ -357,15 +360,25 @@ class Detector:
             return DetectionError(path=name, error=f"{name}: unexpected {type(e).__name__}: {e}")
 
 
-def decode_workers(workers: int | None, num_threads: int, cores: int | None = None) -> int:
-    """Decode threads for detect_many: the given number, or the cores the interpreter's threads
-    leave free, at least one (interpreter threads + decode workers <= usable cores, except
-    that a machine whose cores all run the interpreter still gets one decode thread)."""
+def decode_workers(
+    workers: int | None, num_threads: int, cores: int | None = None, faces: bool = False
+) -> int:
+    """Decode threads for detect_many: the given number, or a default from the usable cores.
+
+    Without the face stage prepare() is cheap (decode + resize, about a tenth of an int8
+    invoke): the cores the interpreter's threads leave free, at least one, so interpreter
+    threads + decode workers <= usable cores except on a machine whose cores all run the
+    interpreter, which still gets one decode thread to overlap file reading and decoding.
+    With the face stage prepare() runs the face detector (several 1-thread invokes per image)
+    and costs more than the classification: one decode thread per usable core.
+    """
     if workers is not None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
         return workers
     cores = cores or usable_cores()
+    if faces:
+        return cores
     return max(1, cores - num_threads)
 
 

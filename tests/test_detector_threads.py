@@ -130,6 +130,7 @@ def test_decode_workers_rule():
     assert decode_workers(None, num_threads=1, cores=4) == 3
     assert decode_workers(None, num_threads=2, cores=4) == 2
     assert decode_workers(None, num_threads=4, cores=4) == 1  # always one decode thread
+    assert decode_workers(None, num_threads=2, cores=2, faces=True) == 2  # face stage: heavy
     assert decode_workers(0, num_threads=2, cores=2) == 0  # the sequential loop
     assert decode_workers(5, num_threads=2, cores=2) == 5
     with pytest.raises(ValueError, match="workers"):
