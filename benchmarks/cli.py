@@ -1,38 +1,35 @@
 """`python -m benchmarks run|merge|plot`: size, accuracy and latency of model variants.
 
-Runs on a Raspberry Pi with only edge_runtime's dependencies (numpy, Pillow, typer, a TFLite
+Runs on a Raspberry Pi with only edge_runtime's dependencies (numpy, Pillow, a TFLite
 interpreter): no TensorFlow, pandas, psutil or matplotlib needed except for `plot` and the
 optional Keras baseline.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import NoReturn
 
-import typer
-
+from edge_runtime.console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ArgumentParser,
+    setup_logging,
+    usage_error,
+)
 from edge_runtime.types import usable_cores
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help=__doc__,
-)
+PROG = "python -m benchmarks"
+EXIT_SOME_FAILED = EXIT_FAILED
 
 
-def _usage(message: str) -> typer.Exit:
-    print(f"benchmarks: error: {message}", file=sys.stderr)
-    return typer.Exit(EXIT_USAGE)
+def _usage(message: str) -> NoReturn:
+    usage_error(PROG, message)
 
 
 def parse_threads(text: str, cores: int | None = None) -> list[int]:
@@ -58,100 +55,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "machine"
 
 
-@app.command()
-def run(
-    models: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="MODELS",
-            help="Bundles / .tflite files / variant names (fp32 fp16 dynamic int8). "
-            "None: the bundled variants edge_runtime finds.",
-        ),
-    ] = None,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            help="Labelled folder with real/ and fake/ subfolders. Default: "
-            "../shared/data/faces140k_sample/test when present.",
-        ),
-    ] = None,
-    no_data: Annotated[
-        bool,
-        typer.Option("--no-data", help="Skip accuracy (latency and size only)."),
-    ] = False,
-    runs: Annotated[
-        int,
-        typer.Option("--runs", min=1, help="Timed runs per latency figure."),
-    ] = 50,
-    warmup: Annotated[
-        int,
-        typer.Option("--warmup", min=0, help="Untimed runs before timing."),
-    ] = 5,
-    threads: Annotated[
-        str,
-        typer.Option(
-            "--threads",
-            help="Thread counts to sweep, e.g. 1,2,4; 'auto' = 1, 2, 4 .. cores. "
-            "The largest is the main setting of the table.",
-        ),
-    ] = "auto",
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            "--limit", min=2, help="Use at most N images of the folder (half real, half fake)."
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out", help="Write OUT.json, OUT.csv, OUT.md. Default: results/<machine-label>."
-        ),
-    ] = None,
-    machine_label: Annotated[
-        str | None,
-        typer.Option(
-            "--machine-label", help="Name of this machine in tables and merges (e.g. pi4, x86-dev)."
-        ),
-    ] = None,
-    backend: Annotated[
-        str | None,
-        typer.Option(
-            "--backend", help="ai_edge_litert, tflite_runtime or tensorflow (default: best found)."
-        ),
-    ] = None,
-    keras_baseline: Annotated[
-        Path | None,
-        typer.Option(
-            "--keras-baseline",
-            help="A .keras model to time in TensorFlow in the same run "
-            "(cold start and per-image latency), when TF is installed.",
-        ),
-    ] = None,
-    cold_start: Annotated[
-        int,
-        typer.Option(
-            "--cold-start",
-            min=0,
-            help="Fresh `edge-detect IMAGE` processes timed per model for the cold-start "
-            "column (median; 0 skips).",
-        ),
-    ] = 3,
-    timeout: Annotated[
-        float,
-        typer.Option("--timeout", help="Seconds allowed per model."),
-    ] = 1800.0,
-    contenders: Annotated[
-        bool,
-        typer.Option(
-            "--contenders",
-            help="Also time each model on ONNX Runtime (via tf2onnx) and OpenVINO, outputs "
-            "checked against LiteRT first (pip install '.[contenders]'; the ONNX row also "
-            "needs TensorFlow).",
-        ),
-    ] = False,
-) -> None:
+def run(args: argparse.Namespace) -> int:
     """Benchmark models: one row each (a broken model fails its own row only)."""
+    models, data, no_data, limit, backend = (
+        args.models,
+        args.data,
+        args.no_data,
+        args.limit,
+        args.backend,
+    )
     from edge_runtime.bundle import available_variants
     from edge_runtime.interpreter import load_backend
     from edge_runtime.types import EdgeDetectError
@@ -162,13 +74,13 @@ def run(
     from .report import render, write_outputs
 
     try:
-        thread_counts = parse_threads(threads)
+        thread_counts = parse_threads(args.threads)
     except ValueError as e:
-        raise _usage(str(e)) from None
+        _usage(str(e))
     if not models:
         found = available_variants()
         if not found:
-            raise _usage(
+            _usage(
                 "no bundled model variants found (edge_runtime/models, models/); "
                 "pass .tflite files or bundles"
             )
@@ -176,7 +88,7 @@ def run(
     try:
         backend_desc = load_backend(backend).describe()
     except EdgeDetectError as e:
-        raise _usage(str(e)) from None
+        _usage(str(e))
 
     folder = None if no_data else (str(data) if data else None)
     if folder is None and not no_data and default_data_dir() is not None:
@@ -186,9 +98,9 @@ def run(
         try:
             images = labelled_images(folder, limit)
         except DataError as e:
-            raise _usage(str(e)) from None
+            _usage(str(e))
 
-    machine = machine_record(machine_label, backend_desc)
+    machine = machine_record(args.machine_label, backend_desc)
     from .peaks import measure_peak
 
     # The % of peak column divides by a measured peak, not by a clock from /proc/cpuinfo.
@@ -203,21 +115,21 @@ def run(
             latency_image = str(synthetic_jpeg(Path(tmp) / "synthetic_256.jpg"))
             notes.append("latency image: a synthetic 256x256 JPEG (no labelled folder given)")
         options = BenchmarkOptions(
-            runs=runs,
-            warmup=warmup,
+            runs=args.runs,
+            warmup=args.warmup,
             threads=thread_counts,
             data=folder,
             limit=limit,
             backend=backend,
             latency_image=latency_image,
-            timeout_s=timeout,
-            cold_start_runs=cold_start,
-            contenders=contenders,
+            timeout_s=args.timeout,
+            cold_start_runs=args.cold_start,
+            contenders=args.contenders,
         )
         start = time.perf_counter()
         keras_rows = None
-        if keras_baseline is not None:
-            keras_rows = _keras_rows(str(keras_baseline), models, options, images)
+        if args.keras_baseline is not None:
+            keras_rows = _keras_rows(str(args.keras_baseline), models, options, images)
         rows = benchmark(models, options, images, machine, keras_rows)
     machine["temperature_end_c"] = read_temperature_c()
     machine["throttled_end"] = read_throttled()
@@ -225,10 +137,10 @@ def run(
     machine["total_s"] = round(time.perf_counter() - start, 1)
     doc = result_document(rows, machine, options, data_summary(folder, images), notes)
     sys.stdout.write(render(doc))
-    target = out or Path("results") / _slug(machine["label"])
+    target = args.out or Path("results") / _slug(machine["label"])
     for p in write_outputs(doc, target):
         print(f"wrote {p}", file=sys.stderr)
-    raise typer.Exit(EXIT_OK if all(r.ok for r in rows) else EXIT_SOME_FAILED)
+    return EXIT_OK if all(r.ok for r in rows) else EXIT_SOME_FAILED
 
 
 def _keras_rows(keras_path: str, models: list[str], options, images):
@@ -259,77 +171,172 @@ def _keras_rows(keras_path: str, models: list[str], options, images):
     )
 
 
-@app.command()
-def merge(
-    results: Annotated[
-        list[Path],
-        typer.Argument(metavar="RESULTS.json...", help="Result JSON files (one per machine)."),
-    ],
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Also write OUT.json, OUT.csv, OUT.md."),
-    ] = None,
-) -> None:
+def merge(args: argparse.Namespace) -> int:
     """Put several machines' results side by side in one table (x86 vs Pi 4 vs Pi 5)."""
     from .report import ResultFileError, load_result, merge_documents, merged_table, write_merged
 
     try:
-        docs = [load_result(p) for p in results]
+        docs = [load_result(p) for p in args.results]
     except ResultFileError as e:
-        raise _usage(str(e)) from None
+        _usage(str(e))
     merged = merge_documents(docs)
     sys.stdout.write(merged_table(merged))
-    if out:
-        for p in write_merged(merged, out):
+    if args.out:
+        for p in write_merged(merged, args.out):
             print(f"wrote {p}", file=sys.stderr)
+    return EXIT_OK
 
 
-@app.command()
-def plot(
-    result: Annotated[
-        Path,
-        typer.Argument(metavar="RESULT.json", help="A result JSON (single machine or merged)."),
-    ],
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="PNG path (default: RESULT with .png)."),
-    ] = None,
-    latency: Annotated[
-        str,
-        typer.Option("--latency", help="e2e (decode+preprocess+invoke) or invoke."),
-    ] = "e2e",
-) -> None:
+def plot(args: argparse.Namespace) -> int:
     """PNG: latency against accuracy, marker size = file size (needs matplotlib)."""
     from .plot import PlotError, plot_results
     from .report import ResultFileError, load_result
 
-    if latency not in ("e2e", "invoke"):
-        raise _usage(f"--latency {latency!r}: expected e2e or invoke")
+    result = args.result
     try:
         doc = load_result(result)
-        path = plot_results(
-            doc, out or result.with_suffix(".png"), "e2e_ms" if latency == "e2e" else "model_ms"
-        )
+        column = "e2e_ms" if args.latency == "e2e" else "model_ms"
+        path = plot_results(doc, args.out or result.with_suffix(".png"), column)
     except (ResultFileError, PlotError) as e:
-        raise _usage(str(e)) from None
+        _usage(str(e))
     print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
 
 
-@app.command("worker", hidden=True)
-def worker_cmd(job: str, result: str) -> None:
-    """Internal: benchmark one model (run by `run` in a fresh process)."""
+def _worker(args: argparse.Namespace) -> int:
     from .worker import main
 
-    raise typer.Exit(main(job, result))
+    return main(args.job, args.result)
 
 
-@app.command("keras-child", hidden=True)
-def keras_child_cmd(job: str, result: str) -> None:
-    """Internal: the Keras baseline's fresh process."""
+def _keras_child(args: argparse.Namespace) -> int:
     from .keras_baseline import child
 
-    raise typer.Exit(child(job, result))
+    return child(args.job, args.result)
 
 
-def main() -> None:
-    app()
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="benchmark models, one row each",
+        description="Benchmark models: one row each (a broken model fails its own row only).",
+    )
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODELS",
+        help="bundles / .tflite files / variant names (fp32 fp16 dynamic int8); "
+        "none: the bundled variants edge_runtime finds",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="labelled folder with real/ and fake/; default: "
+        "../shared/data/faces140k_sample/test when present",
+    )
+    p.add_argument("--no-data", action="store_true", help="skip accuracy (latency, size only)")
+    p.add_argument("--runs", type=_at_least(1), default=50, help="timed runs per figure")
+    p.add_argument("--warmup", type=_at_least(0), default=5, help="untimed runs before timing")
+    p.add_argument(
+        "--threads",
+        default="auto",
+        help="thread counts to sweep, e.g. 1,2,4; 'auto' = 1, 2, 4 .. cores; "
+        "the largest is the table's main setting",
+    )
+    p.add_argument(
+        "--limit",
+        type=_at_least(2),
+        default=None,
+        help="at most N images of the folder (half real, half fake)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write OUT.json, OUT.csv, OUT.md (default: results/<machine-label>)",
+    )
+    p.add_argument(
+        "--machine-label",
+        default=None,
+        help="name of this machine in tables and merges (e.g. pi4, x86-dev)",
+    )
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="ai_edge_litert, tflite_runtime or tensorflow (default: best found)",
+    )
+    p.add_argument(
+        "--keras-baseline",
+        type=Path,
+        default=None,
+        help="a .keras model to time in TensorFlow in the same run (when installed)",
+    )
+    p.add_argument(
+        "--cold-start",
+        type=_at_least(0),
+        default=3,
+        help="fresh `edge-detect IMAGE` processes per model (median; 0 skips)",
+    )
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per model")
+    p.add_argument(
+        "--contenders",
+        action="store_true",
+        help="also time each model on ONNX Runtime (via tf2onnx) and OpenVINO, "
+        "outputs checked against LiteRT first (pip install '.[contenders]')",
+    )
+    p.set_defaults(func=run)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,merge,plot}")
+    _add_run(sub)
+    p = sub.add_parser("merge", help="several machines' results in one table")
+    p.add_argument(
+        "results",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS.json",
+        help="result JSON files (one per machine)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="also write OUT.json, OUT.csv, OUT.md")
+    p.set_defaults(func=merge)
+    p = sub.add_parser("plot", help="PNG: latency against accuracy")
+    p.add_argument("result", type=Path, metavar="RESULT.json", help="a result JSON")
+    p.add_argument("--out", type=Path, default=None, help="PNG path (default: RESULT.png)")
+    p.add_argument(
+        "--latency",
+        choices=("e2e", "invoke"),
+        default="e2e",
+        help="e2e (decode+preprocess+invoke) or invoke",
+    )
+    p.set_defaults(func=plot)
+    for name, func in (("worker", _worker), ("keras-child", _keras_child)):
+        p = sub.add_parser(name)  # internal: the fresh process of one model / the Keras baseline
+        p.add_argument("job")
+        p.add_argument("result")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    return args.func(args)
