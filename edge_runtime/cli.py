@@ -118,7 +118,8 @@ def detect_parser() -> ArgumentParser:
         metavar="N",
         help="decode threads that read and preprocess the next images while the interpreter "
         "runs the current one; 0 = one image at a time (the plain sequential loop)  "
-        "[default: the cores --threads leaves free, at least 1]",
+        "[default: one per core with the face stage; with --faces none the cores --threads "
+        "leaves free, at least 1]",
     )
     p.add_argument(
         "--threshold",
@@ -336,7 +337,6 @@ def _assumed_bundle_line(detector, threshold_given: bool) -> str:
 def run_detect(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .annotate import write_annotated
     from .detector import Detector
     from .inputs import expand_inputs
     from .types import DetectionError, DetectorOptions, EdgeDetectError, FaceOptions
@@ -418,6 +418,9 @@ def run_detect(args: argparse.Namespace) -> int:
             out.result(result)
             if args.annotate and result.faces is not None and result.path != STDIN_ARG:
                 try:
+                    # Imported only here: Pillow's ImageFont costs ~20 ms of every cold start.
+                    from .annotate import write_annotated
+
                     write_annotated(result.path, result, args.annotate, protected)
                 except (EdgeDetectError, OSError) as e:
                     counts["failed"] += 1

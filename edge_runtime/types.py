@@ -144,8 +144,8 @@ class DetectorOptions:
     num_threads: int = field(default_factory=usable_cores)
     threshold: float | None = None  # None: the bundle's own threshold
     backend: str | None = None  # None: best available (ai_edge_litert, tflite_runtime, tensorflow)
-    # Decode threads of detect_many (prepare ahead while the interpreter runs); None: the cores
-    # num_threads leaves free, at least 1 (detector.decode_workers); 0: sequential loop.
+    # Decode threads of detect_many (prepare ahead while the interpreter runs); None: a default
+    # from the usable cores (detector.decode_workers); 0: sequential loop.
     workers: int | None = None
     # The face stage (find, align and classify every face): pass FaceOptions() to turn it on.
     # The API's default stays mode "none" (the whole input is one face crop) so existing callers
