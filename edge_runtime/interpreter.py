@@ -11,7 +11,6 @@ import importlib
 import logging
 import os
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +91,15 @@ _NATIVE_INFO_PREFIX = "INFO: "
 _fd_lock = threading.Lock()  # fd 2 is process-wide: one redirect at a time
 
 
+def _scratch_file():
+    """An anonymous file: memfd on Linux (no tempfile import: 3 ms of cold start), else tempfile."""
+    if hasattr(os, "memfd_create"):
+        return open(os.memfd_create("edge-detect-stderr"), "w+b")
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
 @contextlib.contextmanager
 def _native_stderr_to_log():
     """Hold fd 2 in a temporary file while native code runs; then its "INFO: " lines go to the
@@ -106,7 +114,7 @@ def _native_stderr_to_log():
         except (OSError, ValueError):  # no usable fd 2: nothing to hide
             yield
             return
-        with tempfile.TemporaryFile() as held:
+        with _scratch_file() as held:
             os.dup2(held.fileno(), 2)
             try:
                 yield
