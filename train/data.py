@@ -68,51 +68,52 @@ def _split_dir(root: Path, split: str) -> Path | None:
     return None
 
 
+def _find_root(top: Path) -> Path:
+    """The folder holding train/: `top` itself or one of the Kaggle download's subfolders."""
+    if not top.exists():
+        raise DataError(f"{top}: no such data folder")
+    if not top.is_dir():
+        raise DataError(f"{top}: not a folder (expected {{train,valid,test}}/{{real,fake}}/)")
+    for candidate in [top] + [top / sub for sub in KAGGLE_SUBDIRS]:
+        if _split_dir(candidate, "train") is not None:
+            return candidate
+    raise DataError(
+        f"{top}: no train/ split folder found; expected {{train,valid,test}}/{{real,fake}}/ "
+        "or the Kaggle download's real_vs_fake/real-vs-fake/ folder"
+    )
+
+
+def _csv_lists(root: Path, top: Path, use_csv: str, splits: Sequence[str]) -> dict[str, Path]:
+    """The Kaggle train.csv etc. (kept at the download's top, two levels above the images)."""
+    if use_csv == "off":
+        return {}
+    csv_files: dict[str, Path] = {}
+    for split in splits:
+        found = [d / f"{split}.csv" for d in (root, root.parent, root.parent.parent, top)]
+        found = [f for f in found if f.is_file()]
+        if found:
+            csv_files[split] = found[0]
+    absent = [s for s in splits if s not in csv_files]
+    if use_csv == "on" and absent:
+        raise DataError(
+            f"{root}: --use-csv on but no {', '.join(a + '.csv' for a in absent)} found"
+        )
+    return csv_files
+
+
 def find_layout(
     path: str | os.PathLike, use_csv: str = "auto", splits: Sequence[str] = SPLITS
 ) -> Layout:
     """The split folders under `path` (or under the Kaggle download's subfolders)."""
     top = Path(path)
-    if not top.exists():
-        raise DataError(f"{top}: no such data folder")
-    if not top.is_dir():
-        raise DataError(f"{top}: not a folder (expected {{train,valid,test}}/{{real,fake}}/)")
-    root = None
-    for candidate in [top] + [top / sub for sub in KAGGLE_SUBDIRS]:
-        if _split_dir(candidate, "train") is not None:
-            root = candidate
-            break
-    if root is None:
-        raise DataError(
-            f"{top}: no train/ split folder found; expected {{train,valid,test}}/{{real,fake}}/ "
-            "or the Kaggle download's real_vs_fake/real-vs-fake/ folder"
-        )
-    split_dirs: dict[str, Path] = {}
-    missing = []
-    for split in splits:
-        d = _split_dir(root, split)
-        if d is None:
-            missing.append(split)
-        else:
-            split_dirs[split] = d
+    root = _find_root(top)
+    split_dirs = {split: _split_dir(root, split) for split in splits}
+    missing = [split for split, d in split_dirs.items() if d is None]
     if missing:
         raise DataError(f"{root}: missing split folder(s) {', '.join(m + '/' for m in missing)}")
-    csv_files: dict[str, Path] = {}
-    if use_csv != "off":
-        # The Kaggle download keeps train.csv etc. at its top, two levels above the image folders.
-        for split in splits:
-            for d in (root, root.parent, root.parent.parent, top):
-                f = d / f"{split}.csv"
-                if f.is_file():
-                    csv_files[split] = f
-                    break
-        if use_csv == "on":
-            absent = [s for s in splits if s not in csv_files]
-            if absent:
-                raise DataError(
-                    f"{root}: --use-csv on but no {', '.join(a + '.csv' for a in absent)} found"
-                )
-    return Layout(root=root, split_dirs=split_dirs, csv_files=csv_files)
+    return Layout(
+        root=root, split_dirs=split_dirs, csv_files=_csv_lists(root, top, use_csv, splits)
+    )
 
 
 def list_folder_set(folder: Path, name: str, require_both: bool) -> SplitFiles:
