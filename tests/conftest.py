@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from edge_runtime.evaluation import default_sample_dir, shared_data_dir
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("EDGE_DETECT_SHARED_DATA", REPO.parent / "shared" / "data"))
-FACES = SHARED_DATA / "faces140k_sample"
+SHARED_DATA = shared_data_dir()  # ../shared/data, or $EDGE_DETECT_SHARED_DATA
+FACES = default_sample_dir()  # the one definition of the faces140k_sample default
 
 
 def have_shared_data() -> bool:
