@@ -55,56 +55,62 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "machine"
 
 
+def _models(models: list[str]) -> list[str]:
+    """The models named, or every bundled variant edge_runtime finds."""
+    from edge_runtime.bundle import available_variants
+
+    if models:
+        return models
+    found = available_variants()
+    if not found:
+        _usage(
+            "no bundled model variants found (edge_runtime/models, models/); "
+            "pass .tflite files or bundles"
+        )
+    return [str(p) for p in found.values()]
+
+
+def _images(args: argparse.Namespace) -> tuple[str | None, list[tuple[str, str]]]:
+    """The labelled folder (--data, else the shared sample's test split) and its images."""
+    from .data import DataError, default_data_dir, labelled_images
+
+    if args.no_data:
+        return None, []
+    folder = str(args.data) if args.data else None
+    if folder is None and default_data_dir() is not None:
+        folder = str(default_data_dir())
+    if not folder:
+        return None, []
+    try:
+        return folder, labelled_images(folder, args.limit)
+    except DataError as e:
+        _usage(str(e))
+
+
 def run(args: argparse.Namespace) -> int:
     """Benchmark models: one row each (a broken model fails its own row only)."""
-    models, data, no_data, limit, backend = (
-        args.models,
-        args.data,
-        args.no_data,
-        args.limit,
-        args.backend,
-    )
-    from edge_runtime.bundle import available_variants
     from edge_runtime.interpreter import load_backend
     from edge_runtime.types import EdgeDetectError
 
-    from .data import DataError, default_data_dir, labelled_images, synthetic_jpeg
+    from .data import synthetic_jpeg
     from .harness import BenchmarkOptions, benchmark, data_summary, result_document
     from .machine import machine_record, read_load_average, read_temperature_c, read_throttled
+    from .peaks import measure_peak
     from .report import render, write_outputs
 
     try:
         thread_counts = parse_threads(args.threads)
     except ValueError as e:
         _usage(str(e))
-    if not models:
-        found = available_variants()
-        if not found:
-            _usage(
-                "no bundled model variants found (edge_runtime/models, models/); "
-                "pass .tflite files or bundles"
-            )
-        models = [str(p) for p in found.values()]
+    models = _models(args.models)
     try:
-        backend_desc = load_backend(backend).describe()
+        backend_desc = load_backend(args.backend).describe()
     except EdgeDetectError as e:
         _usage(str(e))
-
-    folder = None if no_data else (str(data) if data else None)
-    if folder is None and not no_data and default_data_dir() is not None:
-        folder = str(default_data_dir())
-    images: list[tuple[str, str]] = []
-    if folder:
-        try:
-            images = labelled_images(folder, limit)
-        except DataError as e:
-            _usage(str(e))
-
+    folder, images = _images(args)
     machine = machine_record(args.machine_label, backend_desc)
-    from .peaks import measure_peak
-
     # The % of peak column divides by a measured peak, not by a clock from /proc/cpuinfo.
-    machine["measured_peak"] = measure_peak(max(thread_counts), backend)
+    machine["measured_peak"] = measure_peak(max(thread_counts), args.backend)
     notes: list[str] = []
     if usable_cores() < max(thread_counts):
         notes.append(f"thread counts above the {usable_cores()} usable cores oversubscribe the CPU")
@@ -119,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             threads=thread_counts,
             data=folder,
-            limit=limit,
-            backend=backend,
+            limit=args.limit,
+            backend=args.backend,
             latency_image=latency_image,
             timeout_s=args.timeout,
             cold_start_runs=args.cold_start,
