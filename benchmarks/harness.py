@@ -320,6 +320,16 @@ def compare_to_reference(rows: list[Row]) -> None:
 
 
 def add_compute_floor(rows: list[Row], machine: dict[str, Any]) -> None:
+    """% of peak for every row against one peak: the best of the machine-level measurement and
+    each worker's (taken right after its timing), since load only ever slows a run down; the
+    machine record then holds that best, so the footer states what every row divides by."""
+    from .peaks import best_measured_peak
+
+    best = best_measured_peak(
+        [machine.get("measured_peak")] + [r.extra.get("measured_peak") for r in rows]
+    )
+    if best is not None:
+        machine["measured_peak"] = best
     ref = reference_row(rows)
     for row in rows:
         if not row.ok or not row.model_ms:
@@ -336,7 +346,6 @@ def add_compute_floor(rows: list[Row], machine: dict[str, Any]) -> None:
             row.model_ms["p50"],
             row.threads or 1,
             machine,
-            row.extra.get("measured_peak"),
         )
         row.floor_ms, row.floor_pct, row.peak_basis = (
             floor["floor_ms"],

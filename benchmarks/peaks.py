@@ -197,6 +197,20 @@ def _measured(*peaks: dict[str, Any] | None, threads: int) -> dict[str, Any] | N
     return best
 
 
+def best_measured_peak(peaks: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Of several measure_peak results, the best rate per precision at the most common thread
+    count (the benchmark's main setting), with how many measurements it is the best of."""
+    usable = [p for p in peaks if p and p.get("int8_gmacs") and p.get("fp32_gmacs")]
+    if not usable:
+        return None
+    counts = [p["threads"] for p in usable]
+    threads = max(set(counts), key=counts.count)
+    best = _measured(*usable, threads=threads)
+    if best is not None:
+        best["measurements"] = counts.count(threads)
+    return best
+
+
 def precision_of(weight_type: str) -> str:
     """int8 arithmetic for int8 weights (int8 and dynamic-range models), else fp32."""
     return "int8" if weight_type in ("int8", "uint8") else "fp32"
@@ -271,7 +285,13 @@ def describe_peak(machine: dict[str, Any], threads: int) -> str:
         line = (
             f"measured on this machine: {measured['int8_gmacs']:.0f} int8 / "
             f"{measured['fp32_gmacs']:.0f} fp32 GMAC/s at {threads} thread(s) (best of the "
-            f"runtime's {measured['gemm']} kernel, benchmarks/peaks.py)"
+            f"runtime's {measured['gemm']} kernel"
+            + (
+                f", over {measured['measurements']} measurements"
+                if measured.get("measurements")
+                else ""
+            )
+            + ", benchmarks/peaks.py)"
         )
         line += "; clock used: none (the rate is measured, not clock x MAC/cycle)"
         cpuinfo_mhz = machine.get("cur_mhz")

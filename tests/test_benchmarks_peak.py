@@ -115,3 +115,15 @@ def test_contender_rows_check_against_litert_or_say_how_to_install(monkeypatch):
     monkeypatch.setattr(contenders, "_missing", lambda modules: list(modules))
     (row,) = contenders.contender_rows("int8", 1, 2, 1, images, runtimes=("onnxruntime",))
     assert row["status"].startswith("not installed: pip install '.[contenders,train]'")
+
+
+def test_best_measured_peak_over_rows():
+    from benchmarks.peaks import best_measured_peak
+
+    a = {"threads": 2, "gemm": "g", "int8_gmacs": 400.0, "fp32_gmacs": 150.0}
+    b = {"threads": 2, "gemm": "g", "int8_gmacs": 900.0, "fp32_gmacs": 90.0}
+    c = {"threads": 1, "gemm": "g", "int8_gmacs": 9999.0, "fp32_gmacs": 9999.0}
+    best = best_measured_peak([a, None, b, {"threads": 2, "error": "x"}, c])
+    assert (best["threads"], best["int8_gmacs"], best["fp32_gmacs"]) == (2, 900.0, 150.0)
+    assert best["measurements"] == 2
+    assert best_measured_peak([None, {"error": "no schema"}]) is None
