@@ -237,12 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         load = result["load_average_1min"]
         print(f"load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f}")
     print(f"backend: {result['backend']}   model: {result['model']}")
-    print(
-        f"  edge-detect one image   {ms(cli_times)}   CPU {statistics.median(cli_cpu) * 1000:4.0f} ms median"
-    )
-    print(
-        f"  python -c pass          {ms(bare_times)}   CPU {statistics.median(bare_cpu) * 1000:4.0f} ms median"
-    )
+    cli_cpu_ms, bare_cpu_ms = statistics.median(cli_cpu) * 1000, statistics.median(bare_cpu) * 1000
+    print(f"  edge-detect one image   {ms(cli_times)}   CPU {cli_cpu_ms:4.0f} ms median")
+    print(f"  python -c pass          {ms(bare_times)}   CPU {bare_cpu_ms:4.0f} ms median")
     for k, v in result["phases_median_s"].items():
         print(f"  phase {k[:-2]:<17} {v * 1000:7.0f} ms median")
     print("top-level imports (python -X importtime, cumulative, one run):")

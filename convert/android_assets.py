@@ -274,7 +274,8 @@ def build_assets(
         )
     if bundles["float"].info.variant not in ("fp32", "fp16"):
         raise ModelError(
-            f"{float_model}: --float expects an fp32 (or fp16) bundle, got {bundles['float'].info.variant!r}"
+            f"{float_model}: --float expects an fp32 (or fp16) bundle, "
+            f"got {bundles['float'].info.variant!r}"
         )
     labels = {tuple(b.info.labels) for b in bundles.values()}
     if len(labels) != 1:

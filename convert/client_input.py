@@ -6,7 +6,7 @@ and feed uint8 pixels. Our models expect a 0.875 centre crop, then (pixel - mean
 (int8) quantisation. This module edits a converted .tflite so that such clients get our answers:
 
     uint8 [1, S, S, 3] raw pixels            S = the side whose centre crop is the model input
-      -> SLICE   the centre crop (offset (S - H) // 2, size H: the runtime's own crop of an SxS image)
+      -> SLICE   the centre crop (offset (S - H) // 2, size H: the runtime's own SxS crop)
       -> CAST    uint8 -> int32 (GATHER indices)
       -> GATHER  a 256-entry table: pixel value -> network input value
       -> the original network (its old input tensor is now GATHER's output)
@@ -14,10 +14,10 @@ and feed uint8 pixels. Our models expect a 0.875 centre crop, then (pixel - mean
          refuses int8 tensors)
 
 The table is edge_runtime's own (`detector.input_table`, `preprocess.normalize`) for every
-possible pixel value, so the network sees bit for bit the tensor the runtime feeds the original model (no
-second definition of the normalisation, no rounding mode of another kernel). For an SxS image
-(S = 256 for 224 at 0.875) the edited model therefore gives exactly the original's output; for
-other sizes the only difference left is crop-then-resize versus resize-then-crop.
+possible pixel value, so the network sees bit for bit the tensor the runtime feeds the original
+model (no second definition of the normalisation, no rounding mode of another kernel). For an
+SxS image (S = 256 for 224 at 0.875) the edited model therefore gives exactly the original's
+output; for other sizes the only difference left is crop-then-resize versus resize-then-crop.
 
 The new input tensor is quantised with scale 1, zero point 0 (its value is the pixel), so
 edge_runtime runs the edited model with the spec `client_spec` returns: resize the square centre

@@ -188,7 +188,7 @@ def _random_bytes(d: Path) -> Path:
 
 
 def png_declaring(width: int, height: int, with_pixels: bool = False) -> bytes:
-    """A valid PNG of width x height black RGB pixels, or (default) only its header and 1 KB of data.
+    """A valid PNG of width x height black RGB pixels, or (default) its header and 1 KB of data.
 
     with_pixels: the whole zlib stream is there (about 1 MB for 80 MP), so a loader without a
     size limit really decodes 3 bytes per pixel, and its memory shows it.

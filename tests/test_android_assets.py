@@ -264,7 +264,8 @@ def test_tflite_support_reads_our_metadata(assets):
         assert out["associated_files"] == [
             {
                 "name": "labels.txt",
-                "description": "Labels of the output classes, one per line, line i = output index i",
+                "description": "Labels of the output classes, one per line, "
+                "line i = output index i",
                 "type": "TENSOR_AXIS_LABELS",
             }
         ]

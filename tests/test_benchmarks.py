@@ -1,4 +1,4 @@
-"""The benchmark harness's logic on tiny models: rows, failures, files, merge, MACs, floor, metrics."""
+"""The benchmark harness on tiny models: rows, failures, files, merge, MACs, floor, metrics."""
 
 from __future__ import annotations
 

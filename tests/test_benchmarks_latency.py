@@ -2,7 +2,8 @@
 
 CI runs it with --benchmark-disable (pyproject addopts), so each function runs once as a test.
 Measure for real with:
-    pytest tests/test_benchmarks_latency.py --benchmark-enable --benchmark-columns=min,median,mean,max
+    pytest tests/test_benchmarks_latency.py --benchmark-enable \\
+        --benchmark-columns=min,median,mean,max
 The tiny variants always run (built by the tiny_bundles fixture); the real bundled variants are
 added when edge_runtime finds them (edge_runtime/models, models/).
 """

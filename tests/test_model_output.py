@@ -60,7 +60,8 @@ def test_declared_sigmoid_is_p_real(tiny_output_models):
         (
             "logits",
             {"output": None},
-            'not probabilities (it does not end in SOFTMAX); if it gives logits, declare "output": "logits"',
+            "not probabilities (it does not end in SOFTMAX); if it gives logits, declare "
+            '"output": "logits"',
         ),
         ("logits", {"output": "softmax"}, "not probabilities"),
         ("sigmoid", {"output": None}, 'declare "output": "sigmoid"'),
