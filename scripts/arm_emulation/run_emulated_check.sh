@@ -7,7 +7,7 @@
 #
 #   MODEL ...     .tflite files (their .bundle.json sidecars are copied along);
 #                 default: the bundled variants found by edge_runtime.available_variants()
-#   --tiny        use the four variants of the tiny test classifier instead (needs TensorFlow)
+#   --tiny        use the four variants of the tiny test classifier instead (tests/fixtures/tiny)
 #   --images DIR  labelled folder (real/ fake/); default ../shared/data/faces140k_sample/test
 #   --n N         number of images (half real, half fake); default 20
 # Environment: ROOTFS (default /var/tmp/edge-detect-arm64), SUITE (bookworm), MIRROR,
@@ -121,7 +121,7 @@ fi
 WORK=$(mktemp -d /var/tmp/edge-detect-armcheck.XXXXXX)
 mkdir -p "$WORK/models"
 if [[ $TINY -eq 1 ]]; then
-  say "building the tiny test bundles (host TensorFlow)"
+  say "copying the tiny test bundles (tests/fixtures/tiny)"
   "$PYTHON" "$REPO/scripts/arm_emulation/make_tiny_bundles.py" "$WORK/models" >&2
 elif [[ ${#MODELS[@]} -eq 0 ]]; then
   mapfile -t MODELS < <(cd "$REPO" && "$PYTHON" -c \
