@@ -16,7 +16,8 @@
   compresses like a photo), the share of prepare() (read + draft decode + crop + resize) in
   prepare + classify.
 - sharing: N threads classifying through one shared Detector (its lock serialises the
-  interpreter) vs one Detector per thread (each num_threads=1); images/s.
+  interpreter), through one Detector with a pool of N 1-thread interpreters
+  (DetectorOptions.interpreters), and through one Detector per thread; images/s.
 
 A benchmark, not a test: figures depend on the machine and what else runs on it; the load
 average is printed with them.
@@ -243,14 +244,18 @@ def measure_sharing(model: str, images: list[str], n_threads: int, repeat: int) 
 
     cores = usable_cores()
     shared = [Detector(DetectorOptions(model=model, num_threads=cores))]
+    pooled = [Detector(DetectorOptions(model=model, num_threads=1, interpreters=n_threads))]
     per_thread = [Detector(DetectorOptions(model=model, num_threads=1)) for _ in range(n_threads)]
-    rates: dict[str, list[float]] = {
-        f"one shared Detector ({cores} interpreter threads, lock)": [],
-        f"one Detector per thread ({n_threads} x 1 interpreter thread)": [],
+    configs = {
+        f"one shared Detector ({cores} interpreter threads, lock)": shared,
+        f"one shared Detector, interpreters={n_threads} (1 thread each)": pooled,
+        f"one Detector per thread ({n_threads} x 1 interpreter thread)": per_thread,
     }
-    run(shared), run(per_thread)  # warm-up
+    rates: dict[str, list[float]] = {name: [] for name in configs}
+    for dets in configs.values():  # warm-up (and the pool's interpreters are made)
+        run(dets)
     for _ in range(repeat):
-        for name, dets in zip(rates, (shared, per_thread)):
+        for name, dets in configs.items():
             rates[name].append(run(dets))
     return {
         "threads": n_threads,

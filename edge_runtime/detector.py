@@ -14,6 +14,7 @@ pool of decode threads while the interpreter classifies the current one.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import deque
@@ -133,8 +134,15 @@ class Detector:
         )
         # LiteRT's interpreter is not thread-safe: two threads in set_tensor/invoke/get_tensor
         # at once raise "There is at least 1 reference to internal data" or return another
-        # image's output. Every use of self.interpreter goes through this lock.
+        # image's output. Every use of an interpreter goes through its own lock; callers on
+        # several threads share a pool of up to `options.interpreters` of them (made on demand).
         self._lock = threading.Lock()
+        if self.options.interpreters < 1:
+            raise ValueError(f"interpreters must be >= 1, got {self.options.interpreters}")
+        self._idle: queue.LifoQueue = queue.LifoQueue()  # LIFO: the warmest interpreter first
+        self._idle.put((self.interpreter, self._lock))
+        self._made = 1
+        self._pool_lock = threading.Lock()
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -196,12 +204,36 @@ class Detector:
             x = quantize(normalize(pixels, self.spec), self._in)
         return x.reshape(self._in["shape"])
 
+    def _take_interpreter(self):
+        """An idle (interpreter, lock) pair; a new one while fewer than `interpreters` exist,
+        else wait for one to come back."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._pool_lock:
+            if self._made < self.options.interpreters:
+                self._made += 1
+                interp = make_interpreter(
+                    self.bundle.content, self.options.num_threads, self.backend, self.model_name
+                )
+                return interp, threading.Lock()
+        return self._idle.get()
+
+    @property
+    def interpreters_made(self) -> int:
+        return self._made
+
     def _run(self, x: np.ndarray) -> np.ndarray:
-        """Input tensor -> class probabilities (labels order); the only user of the interpreter."""
-        with self._lock:
-            self.interpreter.set_tensor(self._in["index"], x)
-            self.interpreter.invoke()
-            raw = self.interpreter.get_tensor(self._out["index"])  # a copy, not a view
+        """Input tensor -> class probabilities (labels order); the only user of the interpreters."""
+        interp, lock = self._take_interpreter()
+        try:
+            with lock:
+                interp.set_tensor(self._in["index"], x)
+                interp.invoke()
+                raw = interp.get_tensor(self._out["index"])  # a copy, not a view
+        finally:
+            self._idle.put((interp, lock))
         y = dequantize(raw, self._out).reshape(-1)
         y = to_probabilities(y, self.output_kind, self.model_name)
         return y
@@ -322,6 +354,9 @@ class Detector:
                 yield source if isinstance(source, DetectionError) else self._one(source)
             return
         window: deque[tuple[ImageSource | DetectionError, Future | None]] = deque()
+        # With a pool of interpreters the workers classify too (several invokes at once);
+        # with one, they only prepare and this thread runs the interpreter.
+        step = self.detect if self.options.interpreters > 1 else self.prepare
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="edge-detect-decode") as pool:
             it = iter(sources)
             try:
@@ -329,7 +364,7 @@ class Detector:
                     if isinstance(source, DetectionError):
                         window.append((source, None))
                     else:
-                        window.append((source, pool.submit(self.prepare, source)))
+                        window.append((source, pool.submit(step, source)))
                     if len(window) >= n * PREFETCH_PER_WORKER:
                         yield self._collect(*window.popleft())
                 while window:
@@ -352,7 +387,8 @@ class Detector:
         if fut is None:
             return source  # a DetectionError passed through
         try:
-            return self._finish(fut.result())
+            done = fut.result()
+            return done if isinstance(done, Detection) else self._finish(done)
         except EdgeDetectError as e:
             return DetectionError(path=describe(source), error=str(e))
         except Exception as e:  # noqa: BLE001 - one odd input must not end the batch

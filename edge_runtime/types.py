@@ -147,6 +147,9 @@ class DetectorOptions:
     # Decode threads of detect_many (prepare ahead while the interpreter runs); None: a default
     # from the usable cores (detector.decode_workers); 0: sequential loop.
     workers: int | None = None
+    # Interpreters that may run at once when several threads share this Detector (each with
+    # num_threads threads, made on demand); 1: one interpreter, callers take turns (a lock).
+    interpreters: int = 1
     # The face stage (find, align and classify every face): pass FaceOptions() to turn it on.
     # The API's default stays mode "none" (the whole input is one face crop) so existing callers
     # that feed crops (evaluation, conversion checks) are unchanged; the CLI's default is "auto".

@@ -157,3 +157,30 @@ def test_cli_workers_flag_gives_the_sequential_answers(images, tmp_path):
     assert strip[0][6]["path"] == str(bad) and "error" in strip[0][6]
     usage = run_cli("--workers", "-1", images[0])
     assert usage.exit_code == 2 and "--workers" in usage.stderr
+
+
+def test_an_interpreter_pool_gives_the_single_thread_results(images):
+    pooled = Detector(DetectorOptions(model="int8", num_threads=1, interpreters=3))
+    expected = {p: pooled.detect(p).fake_probability for p in images}
+    assert pooled.interpreters_made == 1  # one caller: one interpreter
+    barrier = threading.Barrier(6)
+
+    def run(offset: int) -> list[tuple[str, float]]:
+        barrier.wait()
+        order = images[offset:] + images[:offset]
+        return [(p, pooled.detect(p).fake_probability) for p in order * 3]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = [r for chunk in pool.map(run, range(6)) for r in chunk]
+    assert all(got == expected[p] for p, got in results)
+    assert 1 < pooled.interpreters_made <= 3  # six callers, never more than asked
+    with pytest.raises(ValueError, match="interpreters"):
+        Detector(DetectorOptions(model="int8", num_threads=1, interpreters=0))
+
+
+def test_detect_many_with_an_interpreter_pool_classifies_on_the_workers(detector, images):
+    pooled = Detector(DetectorOptions(model="int8", num_threads=1, interpreters=2, workers=2))
+    expected = [detector.detect(p).fake_probability for p in images]
+    got = list(pooled.detect_many([*images, "/nonexistent/x.jpg"]))
+    assert [r.fake_probability for r in got[:-1]] == expected
+    assert isinstance(got[-1], DetectionError) and "no such file" in got[-1].error
