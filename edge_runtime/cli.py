@@ -118,7 +118,8 @@ def detect_parser() -> ArgumentParser:
         metavar="N",
         help="decode threads that read and preprocess the next images while the interpreter "
         "runs the current one; 0 = one image at a time (the plain sequential loop)  "
-        "[default: the cores --threads leaves free, at least 1]",
+        "[default: one per core with the face stage; with --faces none the cores --threads "
+        "leaves free, at least 1]",
     )
     p.add_argument(
         "--threshold",
