@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.bundle import ModelBundle, load_bundle, save_bundle
+from edge_runtime.bundle import PACKED_BUNDLE_NAME, ModelBundle, load_bundle, save_bundle
 from edge_runtime.fileio import atomic_write_json, atomic_write_text
 from edge_runtime.types import (
     FAKE_INDEX,
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 ASSET_NAMES = {"int8": "edge_detect_int8.tflite", "float": "edge_detect_fp32.tflite"}
 # Packed into each model beside labels.txt: the asset's BundleInfo (preprocessing, labels,
 # threshold) as JSON, the same fields as its edge_runtime sidecar minus the file's own sha256.
-BUNDLE_FILE = "bundle.json"
+BUNDLE_FILE = PACKED_BUNDLE_NAME  # the runtime reads it when an asset has no sidecar
 DEFAULT_AUTHOR = "edge-detect project"
 DEFAULT_LICENSE = (
     "Code: Apache-2.0. Weights: trained on research-only face datasets (FFHQ / StyleGAN "

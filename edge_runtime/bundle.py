@@ -2,11 +2,14 @@
 
 The sidecar holds labels (fake = 0, real = 1), input size, normalisation, resize method,
 variant, the sha256 of the .tflite and the training run it came from. A plain .tflite without
-a sidecar still loads, with the defaults (MobileNet scaling, the report's labels).
+a sidecar still loads: with the bundle packed inside it when it carries one (the Android assets
+hold `bundle.json` among their TFLite metadata files, a zip appended to the flatbuffer), else
+with the defaults (MobileNet scaling, the report's labels).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, replace
@@ -25,6 +28,9 @@ PACKAGE_VARIANTS = Path(__file__).resolve().parent / "variants"
 CHECKOUT_MODELS = Path(__file__).resolve().parent.parent / "models"
 MODELS_ENV = "EDGE_DETECT_MODELS"  # a folder of bundles, searched first
 DEFAULT_STEM = "edge_detect_mobilenet"
+# A model's own copy of its bundle among its TFLite metadata files (no sha256: a file cannot
+# hold its own hash). Read when a .tflite is copied without its sidecar.
+PACKED_BUNDLE_NAME = "bundle.json"
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier at bytes 4..8 of every .tflite
 
 
@@ -154,10 +160,28 @@ def load_bundle(model: str | os.PathLike) -> ModelBundle:
                 f"({info.sha256[:12]}...); the .tflite was replaced without its {SIDECAR_SUFFIX}"
             )
     else:
+        info = packed_info(content, str(path))
+    recorded = side.is_file() or info is not None
+    if info is None:
         info = BundleInfo(description="plain .tflite without bundle metadata (defaults assumed)")
     return ModelBundle(
-        path=path, content=content, info=replace(info, sha256=digest), has_metadata=side.is_file()
+        path=path, content=content, info=replace(info, sha256=digest), has_metadata=recorded
     )
+
+
+def packed_info(content: bytes, name: str) -> BundleInfo | None:
+    """The bundle packed inside a .tflite's metadata files, or None when it carries none."""
+    import zipfile  # only for a .tflite without its sidecar: keeps it off the cold start
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as packed:
+            if PACKED_BUNDLE_NAME not in packed.namelist():
+                return None
+            return BundleInfo.from_dict(json.loads(packed.read(PACKED_BUNDLE_NAME)))
+    except zipfile.BadZipFile:
+        return None  # most .tflite files carry no packed files
+    except (OSError, ValueError, TypeError) as e:
+        raise ModelError(f"{name}: unreadable packed {PACKED_BUNDLE_NAME} ({e})") from None
 
 
 # What a model's output values are, as its bundle declares (BundleInfo.output).

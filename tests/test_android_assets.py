@@ -331,3 +331,21 @@ def test_committed_assets_give_the_bundle_answers_on_test_faces():
         source = Detector(DetectorOptions(model=str(REPO / prov["source_bundle"]), num_threads=1))
         for face in faces:
             assert asset.detect(face).fake_probability == source.detect(face).fake_probability
+
+
+def test_asset_copied_without_its_sidecar_reads_its_packed_bundle(tmp_path):
+    """A mobile developer copies only the .tflite: the runtime reads the packed bundle.json,
+    so the answers stay the bundle's (not the assumed MobileNet scaling)."""
+    from edge_runtime import Detector, DetectorOptions
+
+    rng = np.random.default_rng(1)
+    for path, _ in _committed().values():
+        alone = tmp_path / path.name
+        alone.write_bytes(path.read_bytes())
+        copied = load_bundle(alone)
+        assert copied.has_metadata
+        assert copied.info.preprocess == load_bundle(path).info.preprocess
+        with_sidecar = Detector(DetectorOptions(model=str(path), num_threads=1))
+        without = Detector(DetectorOptions(model=str(alone), num_threads=1))
+        img = rng.integers(0, 256, (300, 280, 3), dtype=np.uint8)
+        assert without.detect(img).fake_probability == with_sidecar.detect(img).fake_probability
