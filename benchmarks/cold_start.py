@@ -5,8 +5,9 @@
 
 Prints the median and minimum wall time of N fresh `edge-detect IMAGE` processes (after one
 unmeasured warm-up run, so the OS file cache is warm as on any second use), the bare Python
-start-up for comparison, the in-process phases (imports, model load, first image), and the
-top-level imports by cumulative time from `python -X importtime`. A benchmark, not a test:
+start-up and a minimal ai_edge_litert + Pillow script classifying the same image with the same
+model (the reference for edge-detect's overhead), the in-process phases (imports, model load,
+first image), and the top-level imports by cumulative time from `python -X importtime`. A benchmark, not a test:
 wall times depend on the machine and its load; the CPU time (user + system) of each process is
 printed too, because it moves much less when other jobs share the cores.
 """
@@ -44,6 +45,44 @@ t3 = time.perf_counter()
 print(json.dumps({"imports_s": t1 - t0, "model_load_s": t2 - t1, "first_image_s": t3 - t2,
                   "backend": det.backend.describe(), "model_path": str(det.bundle.path)}))
 """
+
+
+# Runs inside a fresh interpreter: the least a script can do to classify one image with the same
+# model (issue 11's reference: ai_edge_litert + Pillow, no edge_runtime). argv: model, image,
+# threads, input side, crop fraction, mean, std.
+_MINIMAL_SCRIPT = r"""
+import sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from PIL import Image
+model, image, threads, side, frac, mean, std = sys.argv[1:8]
+it = Interpreter(model_path=model, num_threads=int(threads))
+it.allocate_tensors()
+inp, out = it.get_input_details()[0], it.get_output_details()[0]
+img = Image.open(image).convert("RGB")
+w, h = img.size
+c = round(min(w, h) * float(frac))
+img = img.crop(((w - c) // 2, (h - c) // 2, (w - c) // 2 + c, (h - c) // 2 + c))
+x = (np.asarray(img.resize((int(side), int(side))), np.float32) - float(mean)) / float(std)
+scale, zero = inp["quantization"]
+if scale:
+    x = np.clip(np.round(x / scale + zero), -128, 127)
+it.set_tensor(inp["index"], x.astype(inp["dtype"])[None])
+it.invoke()
+print(it.get_tensor(out["index"]))
+"""
+
+
+def minimal_command(python: str, model: str, image: Path, threads: str) -> list[str]:
+    """The minimal script's command line for the same model file and input as edge-detect."""
+    sys.path.insert(0, str(REPO))
+    from edge_runtime.bundle import load_bundle
+
+    bundle = load_bundle(model)
+    spec = bundle.info.preprocess
+    frac = spec.crop_fraction if spec.crop == "center" else 1.0
+    args = [str(bundle.path), str(image), threads, str(spec.height), str(frac)]
+    return [python, "-c", _MINIMAL_SCRIPT, *args, str(spec.mean), str(spec.std)]
 
 
 def default_threads() -> int:
@@ -101,6 +140,15 @@ def cli_command(python: str) -> tuple[list[str], str]:
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)], str(script.name)
     return [python, "-m", "edge_runtime"], "python -m edge_runtime"
+
+
+def cold_env() -> dict[str, str]:
+    """The environment of the timed processes: this one's, but allowed to cache bytecode."""
+    env = dict(os.environ)
+    # A user's second run finds the .pyc files that pip (or the first run) wrote; with this set
+    # (as on our dev machines) every run would compile edge_runtime's sources again (~11 ms).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def _children_cpu_s() -> float:
@@ -169,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     # cwd=REPO puts the checkout on sys.path for `-m`/`-c`; an installed console script uses
     # its own environment's copy.
-    env = dict(os.environ)
+    env = cold_env()
     with tempfile.TemporaryDirectory(prefix="cold_start_") as tmp:
         image = find_image(args.image, Path(tmp))
         cli_args = [str(image), "--model", args.model]
@@ -177,20 +225,28 @@ def main(argv: list[str] | None = None) -> int:
             cli_args += ["--threads", str(args.threads)]
         base, how = cli_command(args.python)
         cmd = base + cli_args
+        threads = str(args.threads or default_threads())
+        minimal = minimal_command(args.python, args.model, image, threads)
         time_runs(cmd, 1, env)  # warm-up: page cache, .pyc files
+        time_runs(minimal, 1, env)
         cli_times: list[float] = []
         cli_cpu: list[float] = []
         bare_times: list[float] = []
         bare_cpu: list[float] = []
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+        minimal_times: list[float] = []
+        # The minimal script finds no faces: edge-detect --faces none is its like-for-like.
+        no_faces_cmd = [*cmd, "--faces", "none"]
+        no_faces_times: list[float] = []
+        for _ in range(args.repeat):  # interleaved, so all see the same machine load
             wall, cpu = time_runs(cmd, 1, env)
             cli_times += wall
             cli_cpu += cpu
+            no_faces_times += time_runs(no_faces_cmd, 1, env)[0]
             wall, cpu = time_runs([args.python, "-c", "pass"], 1, env)
             bare_times += wall
             bare_cpu += cpu
+            minimal_times += time_runs(minimal, 1, env)[0]
         phases = []
-        threads = str(args.threads or default_threads())
         for _ in range(max(3, args.repeat // 2)):
             out = subprocess.run(
                 [args.python, "-c", _PHASES_SCRIPT, args.model, str(image), threads],
@@ -224,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         "python_startup_min_s": min(bare_times),
         "cold_start_cpu_median_s": statistics.median(cli_cpu),
         "python_startup_cpu_median_s": statistics.median(bare_cpu),
+        "minimal_script_median_s": statistics.median(minimal_times),
+        "vs_minimal_script": statistics.median(cli_times) / statistics.median(minimal_times),
+        "faces_none_median_s": statistics.median(no_faces_times),
+        "faces_none_vs_minimal_script": (
+            statistics.median(no_faces_times) / statistics.median(minimal_times)
+        ),
         "phases_median_s": {
             k: statistics.median(p[k] for p in phases)
             for k in ("imports_s", "model_load_s", "first_image_s")
@@ -239,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"backend: {result['backend']}   model: {result['model']}")
     cli_cpu_ms, bare_cpu_ms = statistics.median(cli_cpu) * 1000, statistics.median(bare_cpu) * 1000
     print(f"  edge-detect one image   {ms(cli_times)}   CPU {cli_cpu_ms:4.0f} ms median")
+    print(
+        f"  ... --faces none        {ms(no_faces_times)}   "
+        f"({result['faces_none_vs_minimal_script']:.2f}x the minimal script)"
+    )
+    print(
+        f"  minimal LiteRT script   {ms(minimal_times)}   "
+        f"(edge-detect with the face stage = {result['vs_minimal_script']:.2f}x)"
+    )
     print(f"  python -c pass          {ms(bare_times)}   CPU {bare_cpu_ms:4.0f} ms median")
     for k, v in result["phases_median_s"].items():
         print(f"  phase {k[:-2]:<17} {v * 1000:7.0f} ms median")

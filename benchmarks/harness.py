@@ -181,7 +181,7 @@ def measure_cold_start(row: Row, options: BenchmarkOptions) -> None:
     run (so the OS file cache is warm, as on any second use). Uses benchmarks/cold_start.py's
     command and timer."""
     try:
-        from .cold_start import cli_command, time_runs
+        from .cold_start import cli_command, cold_env, time_runs
     except ImportError as e:
         row.extra["cold_start_error"] = f"benchmarks/cold_start.py unavailable ({e})"
         return
@@ -189,7 +189,7 @@ def measure_cold_start(row: Row, options: BenchmarkOptions) -> None:
     cmd = [*cmd, options.latency_image, "--model", row.path, "--threads", str(row.threads or 1)]
     if options.backend:
         cmd += ["--backend", options.backend]
-    env = dict(os.environ)
+    env = cold_env()
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
     try:
         time_runs(cmd, 1, env)
