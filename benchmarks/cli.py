@@ -19,6 +19,7 @@ from edge_runtime.console import (
     EXIT_FAILED,
     EXIT_OK,
     ArgumentParser,
+    at_least,
     setup_logging,
     usage_error,
 )
@@ -221,19 +222,6 @@ def _keras_child(args: argparse.Namespace) -> int:
     return child(args.job, args.result)
 
 
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def _add_run(sub) -> None:
     p = sub.add_parser(
         "run",
@@ -255,8 +243,8 @@ def _add_run(sub) -> None:
         "../shared/data/faces140k_sample/test when present",
     )
     p.add_argument("--no-data", action="store_true", help="skip accuracy (latency, size only)")
-    p.add_argument("--runs", type=_at_least(1), default=50, help="timed runs per figure")
-    p.add_argument("--warmup", type=_at_least(0), default=5, help="untimed runs before timing")
+    p.add_argument("--runs", type=at_least(1), default=50, help="timed runs per figure")
+    p.add_argument("--warmup", type=at_least(0), default=5, help="untimed runs before timing")
     p.add_argument(
         "--threads",
         default="auto",
@@ -265,7 +253,7 @@ def _add_run(sub) -> None:
     )
     p.add_argument(
         "--limit",
-        type=_at_least(2),
+        type=at_least(2),
         default=None,
         help="at most N images of the folder (half real, half fake)",
     )
@@ -293,7 +281,7 @@ def _add_run(sub) -> None:
     )
     p.add_argument(
         "--cold-start",
-        type=_at_least(0),
+        type=at_least(0),
         default=3,
         help="fresh `edge-detect IMAGE` processes per model (median; 0 skips)",
     )

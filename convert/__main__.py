@@ -10,7 +10,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter off stderr
 
-from edge_runtime.console import EXIT_FAILED, ArgumentParser, setup_logging, usage_error
+from edge_runtime.console import EXIT_FAILED, ArgumentParser, at_least, setup_logging, usage_error
 from edge_runtime.evaluation import default_sample_dir
 from edge_runtime.types import EdgeDetectError
 
@@ -22,19 +22,6 @@ PROG = "python -m convert"
 _D = ConvertOptions(source="", out=Path())
 _Q = QatOptions()
 log = logging.getLogger(__name__)
-
-
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def build_parser() -> ArgumentParser:
@@ -56,7 +43,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--calibration-images",
-        type=_at_least(1),
+        type=at_least(1),
         default=_D.calibration_images,
         help="int8 representative images, stratified, seeded (default: %(default)s)",
     )
@@ -75,7 +62,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--valid-limit",
-        type=_at_least(10),
+        type=at_least(10),
         default=_D.valid_limit,
         help="verify on at most this many validation images (stratified)",
     )
@@ -99,7 +86,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--threads",
-        type=_at_least(1),
+        type=at_least(1),
         default=_D.threads,
         help="CPU threads for TensorFlow and the interpreter (default: %(default)s)",
     )
@@ -116,14 +103,14 @@ def build_parser() -> ArgumentParser:
         default=_Q.threshold_pp,
         help="accuracy loss (percentage points) that triggers QAT in auto mode",
     )
-    q.add_argument("--qat-epochs", type=_at_least(1), default=_Q.epochs, help="fine-tuning epochs")
+    q.add_argument("--qat-epochs", type=at_least(1), default=_Q.epochs, help="fine-tuning epochs")
     q.add_argument(
         "--qat-learning-rate", type=float, default=_Q.learning_rate, help="QAT learning rate (Adam)"
     )
-    q.add_argument("--qat-batch-size", type=_at_least(1), default=_Q.batch_size)
+    q.add_argument("--qat-batch-size", type=at_least(1), default=_Q.batch_size)
     q.add_argument(
         "--qat-train-limit",
-        type=_at_least(0),
+        type=at_least(0),
         default=_Q.train_limit,
         help="QAT on at most this many training images (0: all)",
     )

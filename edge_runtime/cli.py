@@ -20,7 +20,16 @@ import os
 import sys
 import time
 
-from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, setup_logging, usage_error
+from .console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ArgumentParser,
+    at_least,
+    probability,
+    setup_logging,
+    usage_error,
+)
 
 PROG = "edge-detect"
 # Kept under these names: tests and other modules refer to them.
@@ -35,36 +44,6 @@ USAGE = f"""{PROG} [OPTIONS] IMAGE...
 log = logging.getLogger(__name__)
 
 __all__ = ["EXIT_INPUT_FAILED", "EXIT_OK", "EXIT_USAGE", "detect_parser", "info_parser", "main"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {value:g}")
-    return value
 
 
 def _default_threads() -> int:
@@ -106,14 +85,14 @@ def detect_parser() -> ArgumentParser:
     p.add_argument(
         "-t",
         "--threads",
-        type=_positive_int,
+        type=at_least(1),
         default=None,
         help="interpreter threads  [default: all cores]",
     )
     p.add_argument(
         "-w",
         "--workers",
-        type=_count,
+        type=at_least(0),
         default=None,
         metavar="N",
         help="decode threads that read and preprocess the next images while the interpreter "
@@ -123,7 +102,7 @@ def detect_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--threshold",
-        type=_probability,
+        type=probability,
         default=None,
         metavar="P",
         help="label an image fake when its fake probability is >= P  "

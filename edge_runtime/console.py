@@ -44,6 +44,33 @@ class ArgumentParser(argparse.ArgumentParser):
         usage_error(self.prog, f"{message} (see {self.prog} --help)")
 
 
+def at_least(minimum: int):
+    """An argparse `type=` for a whole number >= minimum (counts, epochs, threads, runs)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"  # argparse names the type in its errors
+    return parse
+
+
+def probability(text: str) -> float:
+    """An argparse `type=` for a value within [0, 1] (thresholds, shares)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {value:g}")
+    return value
+
+
 # The repository's own packages: --verbose turns on their DEBUG messages, not every library's
 # (Pillow alone logs each PNG chunk at DEBUG).
 PROJECT_LOGGERS = ("edge_runtime", "train", "convert", "benchmarks", "__main__")
@@ -67,6 +94,8 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "ArgumentParser",
+    "at_least",
+    "probability",
     "setup_logging",
     "usage_error",
 ]
