@@ -39,11 +39,22 @@ STDIN_ARG = "-"  # `cat face.jpg | edge-detect -`
 BACKEND_CHOICES = ("ai_edge_litert", "tflite_runtime", "tensorflow")  # interpreter.BACKEND_NAMES
 USAGE = f"""{PROG} [OPTIONS] IMAGE...
        {PROG} info [MODEL] [--json] [--backend NAME]
-       {PROG} models [--json]"""
+       {PROG} models [--json]
+       {PROG} --camera [INDEX] [--duration S] [OPTIONS]"""
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EXIT_INPUT_FAILED", "EXIT_OK", "EXIT_USAGE", "detect_parser", "info_parser", "main"]
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
+    return value
 
 
 def _default_threads() -> int:
@@ -70,10 +81,11 @@ def detect_parser() -> ArgumentParser:
     )
     p.add_argument(
         "images",
-        nargs="+",
+        nargs="*",
         metavar="IMAGE",
-        help="image files, folders (their .jpg .jpeg .png .gif .webp .bmp .tif .tiff files), "
-        f"glob patterns, or {STDIN_ARG} for one image on standard input",
+        help="image files (.jpg .jpeg .png .gif .webp .bmp .tif .tiff), video files (.mp4 .m4v "
+        ".mov .mkv .webm .avi .mpg .mpeg; need the video extra), folders (their image and "
+        f"video files), glob patterns, or {STDIN_ARG} for one image on standard input",
     )
     p.add_argument(
         "-m",
@@ -123,6 +135,39 @@ def detect_parser() -> ArgumentParser:
         default=None,
         help="also write a copy of each input to DIR/<name>.faces.jpg with every face boxed, "
         "coloured by verdict, P(fake) beside it (never over an input)",
+    )
+    p.add_argument(
+        "--fps",
+        type=_positive_number,
+        default=None,
+        metavar="F",
+        help="video: judge F frames per second of video, each through the face stage and the "
+        "classifier; faces are linked into tracks across them  [default: 4]",
+    )
+    p.add_argument(
+        "--max-frames",
+        type=at_least(1),
+        default=None,
+        metavar="N",
+        help="video: judge at most N sampled frames per clip  [default: all]",
+    )
+    p.add_argument(
+        "--camera",
+        nargs="?",
+        type=at_least(0),
+        const=0,
+        default=None,
+        metavar="INDEX",
+        help="judge a live camera instead of files: Raspberry Pi camera INDEX (picamera2, when "
+        "importable) or /dev/videoINDEX (V4L2/USB, via the video extra); prints each judged "
+        "frame's faces and the achieved frames per second until Ctrl-C  [INDEX default: 0]",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive_number,
+        default=None,
+        metavar="S",
+        help="with --camera: stop after S seconds  [default: run until Ctrl-C]",
     )
     p.add_argument(
         "-r",
@@ -236,6 +281,12 @@ class _Output:
             self._emit(json.dumps(detection.to_dict(), ensure_ascii=False))
             return
         self._header()
+        if hasattr(detection, "tracks"):  # a video clip: one row, then one per track
+            from .video import text_lines
+
+            for line in text_lines(detection):
+                self._emit(line)
+            return
         if detection.faces is None:  # --faces none: the whole image was classified
             self._emit(
                 f"{detection.label:<5}  {detection.fake_probability:>7.3f}  "
@@ -313,6 +364,52 @@ def _assumed_bundle_line(detector, threshold_given: bool) -> str:
     )
 
 
+def _check_input_mode(args: argparse.Namespace) -> None:
+    """Files or a camera, not both, and not neither."""
+    if args.camera is None and not args.images:
+        usage_error(PROG, f"the following arguments are required: IMAGE (see {PROG} --help)")
+    if args.camera is not None and args.images:
+        usage_error(PROG, "--camera reads the camera: give no IMAGE with it")
+    if args.duration is not None and args.camera is None:
+        usage_error(PROG, "--duration is for --camera")
+
+
+def _results(detector, sources, items, args: argparse.Namespace, protected):
+    """Results in input order: Detector.detect_many; with any video file among the inputs,
+    each video judged frame by frame through the same detector (edge_runtime/video.py)."""
+    from .inputs import is_video_name
+
+    if not any(isinstance(i, str) and is_video_name(i) for i in items):
+        return detector.detect_many(sources)
+    from .video import VideoOptions, detect_mixed
+
+    options = VideoOptions(
+        max_frames=args.max_frames,
+        annotate_dir=args.annotate,
+        protected=frozenset(protected),
+        **({"sample_fps": args.fps} if args.fps else {}),
+    )
+    return detect_mixed(detector, sources, options)
+
+
+def _annotated(result, out_dir: str, protected) -> bool:
+    """--annotate for one image result; False (and one error line) when it cannot be written.
+    A video's sampled frames were annotated as they were judged (edge_runtime/video.py)."""
+    from .types import EdgeDetectError
+
+    if result.faces is None or result.path == STDIN_ARG or hasattr(result, "tracks"):
+        return True
+    try:
+        # Imported only here: Pillow's ImageFont costs ~20 ms of every cold start.
+        from .annotate import write_annotated
+
+        write_annotated(result.path, result, out_dir, protected)
+    except (EdgeDetectError, OSError) as e:
+        log.error(f"{PROG}: {result.path}: cannot annotate ({e})")
+        return False
+    return True
+
+
 def run_detect(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -320,6 +417,7 @@ def run_detect(args: argparse.Namespace) -> int:
     from .inputs import expand_inputs
     from .types import DetectionError, DetectorOptions, EdgeDetectError, FaceOptions
 
+    _check_input_mode(args)
     n_threads = args.threads or _default_threads()
     try:
         detector = Detector(
@@ -337,6 +435,10 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if not detector.bundle.has_metadata:
         log.warning(_assumed_bundle_line(detector, threshold_given=args.threshold is not None))
+    if args.camera is not None:
+        from .video import run_camera
+
+        return run_camera(detector, args.camera, args.duration, args.json_lines, args.fps)
     expanded = expand_inputs(args.images, recursive=args.recursive)
     total = len(expanded.items)
     if args.verbose:
@@ -365,6 +467,7 @@ def run_detect(args: argparse.Namespace) -> int:
     bar = _Progress(total, bool(show_progress))
     out = _Output(args.json_lines, bar)
     counts = {"fake": 0, "real": 0, "failed": 0}
+    protected = set()
     if args.annotate:
         try:
             Path(args.annotate).mkdir(parents=True, exist_ok=True)
@@ -387,7 +490,8 @@ def run_detect(args: argparse.Namespace) -> int:
 
     # Decode threads prepare the next images while the interpreter runs (Detector.detect_many);
     # results come back in input order, a bad input as one DetectionError.
-    for done, result in enumerate(detector.detect_many(sources()), start=1):
+    results = _results(detector, sources(), expanded.items, args, protected)
+    for done, result in enumerate(results, start=1):
         if isinstance(result, DetectionError):
             counts["failed"] += 1
             out.error(result)
@@ -395,15 +499,8 @@ def run_detect(args: argparse.Namespace) -> int:
             # label None: no face (or only faces too small to judge): a result, not a failure
             counts[result.label or "no face"] = counts.get(result.label or "no face", 0) + 1
             out.result(result)
-            if args.annotate and result.faces is not None and result.path != STDIN_ARG:
-                try:
-                    # Imported only here: Pillow's ImageFont costs ~20 ms of every cold start.
-                    from .annotate import write_annotated
-
-                    write_annotated(result.path, result, args.annotate, protected)
-                except (EdgeDetectError, OSError) as e:
-                    counts["failed"] += 1
-                    log.error(f"{PROG}: {result.path}: cannot annotate ({e})")
+            if args.annotate and not _annotated(result, args.annotate, protected):
+                counts["failed"] += 1
         bar.update(done)
     bar.clear()
 

@@ -2,9 +2,9 @@
 
 Rules (the README's "Inputs" section says the same):
 - a file named explicitly is always attempted, whatever its extension: the user asked for it;
-- a folder contributes the files with an image extension (case-insensitive), sorted; other files
-  are skipped (and counted), hidden files and folders (".name") are skipped; with `recursive`
-  its subfolders too. A folder with no images is an error line;
+- a folder contributes the files with an image or video extension (case-insensitive), sorted;
+  other files are skipped (and counted), hidden files and folders (".name") are skipped; with
+  `recursive` its subfolders too. A folder with no images or videos is an error line;
 - a glob pattern (`*`, `?`, `[`) that is not an existing path is expanded here (for shells that
   did not, or quoted patterns); `**` spans folders when `recursive` is set. Matched files are
   attempted as if named, matched folders are read as folders; no match is an error line;
@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from .types import DetectionError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+# Video files (edge_runtime/video.py samples their frames; decoding needs the `video` extra).
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg"})
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -36,8 +38,17 @@ class ExpandedInputs:
         return sum(isinstance(i, str) for i in self.items)
 
 
+def _suffix(name: str) -> str:
+    """The one suffix rule: the last extension, case-insensitive."""
+    return os.path.splitext(name)[1].lower()
+
+
 def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    return _suffix(name) in IMAGE_EXTENSIONS
+
+
+def is_video_name(name: str) -> bool:
+    return _suffix(name) in VIDEO_EXTENSIONS
 
 
 def _hidden(name: str) -> bool:
@@ -57,7 +68,7 @@ def _folder_files(folder: str, recursive: bool) -> tuple[list[str], int, bool]:
         for name in sorted(files):
             if _hidden(name):
                 continue
-            if is_image_name(name):
+            if is_image_name(name) or is_video_name(name):
                 images.append(os.path.join(root, name))
             else:
                 skipped += 1
@@ -75,9 +86,13 @@ def _add_folder(out: ExpandedInputs, folder: str, recursive: bool) -> None:
     if images:
         out.items.extend(images)
         return
-    exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+    exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
     hint = "; it has subfolders: add --recursive" if has_subfolders else ""
-    what = f"holds no images ({skipped} other files)" if skipped else "holds no images"
+    what = (
+        f"holds no images or videos ({skipped} other files)"
+        if skipped
+        else "holds no images or videos"
+    )
     out.items.append(DetectionError(folder, f"{folder}: folder {what}; looked for {exts}{hint}"))
 
 

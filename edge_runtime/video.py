@@ -1,0 +1,698 @@
+"""Video files and live cameras: per-face verdicts over time, through the still-image Detector.
+
+    from edge_runtime import Detector, DetectorOptions, FaceOptions
+    from edge_runtime.video import VideoOptions, detect_video
+
+    det = Detector(DetectorOptions(faces=FaceOptions()))
+    clip = detect_video(det, "clip.mp4", VideoOptions(sample_fps=4))
+    clip.label, clip.fake_probability, [t.to_dict() for t in clip.tracks]
+
+How a clip is judged:
+1. **Sampling**: frames are decoded in order and one is kept every 1 / sample_fps seconds of
+   presentation time (the first frame, then the first frame at or after each next step), up to
+   max_frames. Every frame must still be decoded (H.264 frames depend on earlier ones); only the
+   kept ones are converted to RGB.
+2. **The still-image path**: each kept frame is a PIL image handed to `Detector.detect_many`, so
+   it gets exactly the face stage and classifier a photo gets (prepare + classify). A decode
+   thread reads the next frames while the detector's workers find faces and the interpreter
+   classifies: decoding overlaps inference.
+3. **Tracks**: a face is linked to the live track whose last box overlaps it most (box IoU >=
+   TRACK_MIN_IOU, greedy, best pairs first); a track not seen for more than TRACK_MAX_GAP sampled
+   frames ends; an unmatched face starts a new track.
+4. **Verdicts**: a track's P(fake) is the mean of its frames' P(fake) (frames where the face was
+   too small to judge are counted as seen, not judged); its label is the project's decision rule
+   (`types.label_for`: fake when mean P(fake) >= the threshold). The clip's verdict is that of its
+   most-fake track (highest mean P(fake)); no judged track -> label None ("no face").
+
+Decoding uses PyAV (FFmpeg), imported lazily: the `video` extra
+(`pip install "edge-detect[video]"`).
+Cameras: picamera2 (Raspberry Pi OS apt package `python3-picamera2`) when importable, else a
+V4L2 device (/dev/videoN) through PyAV.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .inputs import is_video_name
+from .types import Detection, DetectionError, EdgeDetectError, Face, ImageError, label_for
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTRA = 'pip install "edge-detect[video]"'
+DEFAULT_SAMPLE_FPS = 4.0  # frames judged per second of video: faces barely move in 1/4 s
+TRACK_MIN_IOU = 0.3  # a face continues a track when its box overlaps the track's last this much
+TRACK_MAX_GAP = 2  # sampled frames a track may miss (a missed detection) and still continue
+# Decoded frames waiting for the detector: enough to keep its workers busy, bounded memory.
+DECODE_AHEAD = 4
+CAMERA_SIZE = (1280, 720)  # requested from a camera; the driver may pick the nearest it has
+
+
+class VideoError(ImageError):
+    """A video file cannot be opened or decoded; the message names the file and the reason."""
+
+
+class VideoUnavailable(EdgeDetectError):
+    """PyAV (the `video` extra) is not installed."""
+
+
+class CameraError(EdgeDetectError):
+    """No camera could be opened."""
+
+
+def import_av():
+    """PyAV, or one line saying which extra to install."""
+    try:
+        import av
+    except ImportError as e:
+        raise VideoUnavailable(f"video input needs PyAV ({e}): {VIDEO_EXTRA}") from None
+    return av
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    sample_fps: float = DEFAULT_SAMPLE_FPS
+    max_frames: int | None = None  # None: every sampled frame of the clip
+    annotate_dir: str | None = None  # write each sampled frame, annotated, here
+    protected: frozenset[Path] = frozenset()  # never write an annotated frame over these
+
+    def __post_init__(self):
+        if not self.sample_fps > 0:
+            raise ValueError(f"sample_fps must be > 0, got {self.sample_fps}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    """One judged frame: its faces (as a still image's) and the track each face belongs to."""
+
+    index: int  # decoded frame number, from 0
+    time_s: float  # presentation time
+    faces: tuple[Face, ...]
+    tracks: tuple[int, ...]  # track id of each face
+    latency_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        faces = Detection("", None, None, "", 0.0, self.faces).to_dict()["faces"]
+        return {
+            "index": self.index,
+            "time_s": round(self.time_s, 3),
+            "faces": [dict(f, track=t) for f, t in zip(faces, self.tracks)],
+        }
+
+
+@dataclass(frozen=True)
+class Track:
+    """One face followed across sampled frames, and its verdict (see the module docstring)."""
+
+    id: int
+    frames: int  # sampled frames it was seen in
+    judged_frames: int  # of those, frames where it was big enough to classify
+    mean_fake_probability: float | None
+    max_fake_probability: float | None
+    fake_share: float | None  # share of judged frames whose own verdict was fake
+    label: str | None  # label_for(mean P(fake)); None when never judged
+    first_s: float
+    last_s: float
+    box: tuple[int, int, int, int]  # at its most-fake frame (the last seen when never judged)
+    score: float  # best detector score
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["box"] = list(self.box)
+        return d
+
+    def as_face(self) -> Face:
+        """The track in a still image's face shape (the `faces` key of a clip's result)."""
+        return Face(
+            self.box,
+            self.score,
+            self.label,
+            self.mean_fake_probability,
+            too_small=self.label is None,
+        )
+
+
+@dataclass(frozen=True)
+class VideoDetection:
+    """One judged clip. The still-image keys mean the same as for a photo: label and
+    fake_probability are the most-fake track's (None: no face judged), `faces` has one entry
+    per track; `frames` and `tracks` add the detail. latency_ms is the whole clip's wall time."""
+
+    path: str
+    label: str | None
+    fake_probability: float | None
+    model: str
+    latency_ms: float
+    faces: tuple[Face, ...]
+    frames: tuple[SampledFrame, ...]
+    tracks: tuple[Track, ...]
+    decode_ms: float = 0.0  # time the decode thread spent decoding (overlapped with inference)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = Detection(
+            self.path,
+            self.label,
+            self.fake_probability,
+            self.model,
+            self.latency_ms,
+            self.faces,
+        ).to_dict()
+        d["frames"] = [f.to_dict() for f in self.frames]
+        d["tracks"] = [t.to_dict() for t in self.tracks]
+        return d
+
+
+def _iou(a, b) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@dataclass
+class _TrackState:
+    id: int
+    last_box: tuple[int, int, int, int]
+    last_frame: int  # sampled-frame number it was last seen in
+    seen: list[tuple[float, Face]] = field(default_factory=list)
+
+
+class Tracker:
+    """Links the faces of consecutive sampled frames into tracks by box IoU (greedy)."""
+
+    def __init__(self, min_iou: float = TRACK_MIN_IOU, max_gap: int = TRACK_MAX_GAP):
+        self.min_iou, self.max_gap = min_iou, max_gap
+        self._tracks: list[_TrackState] = []
+        self._frame = -1
+
+    def update(self, faces: Iterable[Face], time_s: float) -> tuple[int, ...]:
+        """Assign each face of the next sampled frame to a track; returns the track ids."""
+        self._frame += 1
+        faces = list(faces)
+        live = [t for t in self._tracks if self._frame - t.last_frame <= self.max_gap + 1]
+        pairs = sorted(
+            (
+                (_iou(f.box, t.last_box), i, j)
+                for i, f in enumerate(faces)
+                for j, t in enumerate(live)
+            ),
+            reverse=True,
+        )
+        chosen: dict[int, _TrackState] = {}
+        used: set[int] = set()
+        for overlap, i, j in pairs:
+            if overlap < self.min_iou:
+                break
+            if i in chosen or j in used:
+                continue
+            chosen[i] = live[j]
+            used.add(j)
+        ids = []
+        for i, f in enumerate(faces):
+            track = chosen.get(i)
+            if track is None:
+                track = _TrackState(len(self._tracks) + 1, f.box, self._frame)
+                self._tracks.append(track)
+            track.last_box, track.last_frame = f.box, self._frame
+            track.seen.append((time_s, f))
+            ids.append(track.id)
+        return tuple(ids)
+
+    def summaries(self, threshold: float) -> list[Track]:
+        return [_summary(t, threshold) for t in self._tracks]
+
+
+def _summary(track: _TrackState, threshold: float) -> Track:
+    judged = [f.fake_probability for _, f in track.seen if f.fake_probability is not None]
+    times = [t for t, _ in track.seen]
+    if judged:
+        mean = sum(judged) / len(judged)
+        top = max(
+            track.seen,
+            key=lambda s: -1.0 if s[1].fake_probability is None else s[1].fake_probability,
+        )
+        box = top[1].box
+        fake_share = sum(1 for p in judged if label_for(p, threshold) == "fake") / len(judged)
+        mean_p, max_p, label = round(mean, 6), max(judged), label_for(mean, threshold)
+    else:
+        box = track.seen[-1][1].box
+        mean_p = max_p = fake_share = label = None
+    return Track(
+        id=track.id,
+        frames=len(track.seen),
+        judged_frames=len(judged),
+        mean_fake_probability=mean_p,
+        max_fake_probability=max_p,
+        fake_share=None if fake_share is None else round(fake_share, 4),
+        label=label,
+        first_s=round(min(times), 3),
+        last_s=round(max(times), 3),
+        box=tuple(box),
+        score=max(f.score for _, f in track.seen),
+    )
+
+
+def most_fake(tracks: Iterable[Track]) -> Track | None:
+    """The clip's verdict comes from this track: the highest mean P(fake) among judged ones."""
+    judged = [t for t in tracks if t.mean_fake_probability is not None]
+    return max(judged, key=lambda t: t.mean_fake_probability) if judged else None
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+class FrameSampler:
+    """The one sampling rule: keep the first frame, then the first frame at or after each next
+    1 / sample_fps step of presentation time. A gap in the stream gives no burst of frames."""
+
+    def __init__(self, sample_fps: float):
+        self.step = 1.0 / sample_fps
+        self.due: float | None = None
+
+    def keep(self, t: float) -> bool:
+        if self.due is None:
+            self.due = t
+        if t + 1e-6 < self.due:
+            return False
+        self.due += self.step
+        while self.due <= t + 1e-6:
+            self.due += self.step
+        return True
+
+
+def _reason(e: BaseException) -> str:
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return " ".join(str(text).split())
+
+
+def sample_frames(path: str, sample_fps: float, max_frames: int | None = None):
+    """Yield (frame index, time s, PIL RGB image) of the sampled frames of a video file.
+
+    Raises VideoUnavailable without PyAV, VideoError for a file that cannot be opened or
+    decoded, has no video stream, or ends well before the duration its header declares
+    (a truncated file)."""
+    av = import_av()
+    if not os.path.exists(path):
+        raise VideoError(f"{path}: no such file")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise VideoError(f"{path}: cannot open video ({_reason(e)})") from None
+    with container:
+        if not container.streams.video:
+            raise VideoError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # FFmpeg's own frame threads
+        rate = float(stream.average_rate or 25)
+        declared = container.duration / 1e6 if container.duration else None
+        sampler = FrameSampler(sample_fps)
+        kept = 0
+        n = 0
+        t = 0.0
+        try:
+            for n, frame in enumerate(container.decode(stream), start=1):
+                t = float(frame.time) if frame.time is not None else (n - 1) / rate
+                if not sampler.keep(t):
+                    continue
+                yield n - 1, t, frame.to_image()  # only kept frames are converted to RGB
+                kept += 1
+                if max_frames is not None and kept >= max_frames:
+                    return
+        except (av.FFmpegError, OSError, ValueError, EOFError) as e:
+            raise VideoError(f"{path}: cannot decode video ({_reason(e)})") from None
+        if not n:
+            raise VideoError(f"{path}: no decodable video frames")
+        end = t + 1.0 / rate
+        if declared and end < declared - max(1.0, 0.1 * declared):
+            raise VideoError(
+                f"{path}: video ends at {end:.1f} s of the {declared:.1f} s its header "
+                "declares (truncated file?)"
+            )
+
+
+class _DecodeAhead:
+    """Runs a frame iterator on its own thread, DECODE_AHEAD frames ahead of the consumer, so
+    decoding the next frames overlaps the detector's work (FFmpeg and Pillow release the GIL).
+    An exception in the iterator is raised in the consumer; close() stops the thread."""
+
+    _END = object()
+
+    def __init__(self, frames: Iterator, depth: int = DECODE_AHEAD):
+        self._frames = frames
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.busy_s = 0.0  # time spent inside the iterator (decoding)
+        self._thread = threading.Thread(target=self._run, name="edge-detect-video", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                start = time.perf_counter()
+                item = next(self._frames, self._END)
+                self.busy_s += time.perf_counter() - start
+                self._put(item)
+                if item is self._END:
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put(e)
+        finally:
+            close = getattr(self._frames, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+FrameCallback = Callable[[SampledFrame], None]
+
+
+def judge_frames(
+    detector,
+    frames: Iterable[tuple[int, float, Any]],
+    name: str,
+    options: VideoOptions = VideoOptions(),
+    on_frame: FrameCallback | None = None,
+    tracker: Tracker | None = None,
+) -> tuple[list[SampledFrame], list[Track]]:
+    """Run (index, time, PIL image) frames through the detector's pipelined still-image path
+    (Detector.detect_many) and link their faces into tracks (in `tracker`, when given, so a
+    caller stopped by Ctrl-C still has them)."""
+    if detector.face_finder is None:
+        raise VideoError(f"{name}: video needs the face stage (--faces none judges whole images)")
+    pending: deque[tuple[int, float, Any]] = deque()
+
+    def sources():
+        for index, t, img in frames:
+            img.filename = f"{name} frame {index}"  # what describe() calls it in an error
+            pending.append((index, t, img if options.annotate_dir else None))
+            yield img
+
+    tracker = tracker if tracker is not None else Tracker()
+    judged: list[SampledFrame] = []
+    for result in detector.detect_many(sources()):
+        index, t, img = pending.popleft()
+        if isinstance(result, DetectionError):
+            raise VideoError(f"{name}: frame {index} at {t:.2f} s: {result.error}")
+        ids = tracker.update(result.faces, t)
+        frame = SampledFrame(index, t, result.faces, ids, result.latency_ms)
+        judged.append(frame)
+        if img is not None:
+            _annotate(img, result, name, index, options)
+        if on_frame is not None:
+            on_frame(frame)
+    return judged, tracker.summaries(detector.threshold)
+
+
+def _annotate(img, result: Detection, name: str, index: int, options: VideoOptions) -> None:
+    from .annotate import write_annotated  # Pillow's fonts: only when asked
+
+    # annotated_path keeps the stem: DIR/<clip stem>_f<frame>.faces.jpg
+    frame_name = f"{Path(name).stem}_f{index:06d}.frame"
+    write_annotated(img, replace(result, path=frame_name), options.annotate_dir, options.protected)
+
+
+def detect_video(
+    detector,
+    path: str | os.PathLike,
+    options: VideoOptions = VideoOptions(),
+) -> VideoDetection:
+    """Judge one video file (see the module docstring). Raises VideoUnavailable without the
+    `video` extra, VideoError for a bad file."""
+    name = os.fspath(path)
+    start = time.perf_counter()
+    import_av()  # the missing extra is reported before any thread starts
+    frames = _DecodeAhead(sample_frames(name, options.sample_fps, options.max_frames))
+    try:
+        judged, tracks = judge_frames(detector, frames, name, options)
+    finally:
+        frames.close()
+    top = most_fake(tracks)
+    return VideoDetection(
+        path=name,
+        label=top.label if top else None,
+        fake_probability=top.mean_fake_probability if top else None,
+        model=detector.model_name,
+        latency_ms=round((time.perf_counter() - start) * 1000.0, 3),
+        faces=tuple(t.as_face() for t in tracks),
+        frames=tuple(judged),
+        tracks=tuple(tracks),
+        decode_ms=round(frames.busy_s * 1000.0, 3),
+    )
+
+
+def detect_mixed(detector, sources: Iterable, options: VideoOptions = VideoOptions()):
+    """The CLI's inputs in order: runs of images through Detector.detect_many, each video file
+    (by inputs.is_video_name) through detect_video; a bad video yields a DetectionError."""
+    images: list = []
+    for source in sources:
+        if isinstance(source, (str, os.PathLike)) and is_video_name(os.fspath(source)):
+            yield from detector.detect_many(images)
+            images = []
+            yield video_result(detector, os.fspath(source), options)
+        else:
+            images.append(source)
+    yield from detector.detect_many(images)
+
+
+def video_result(detector, path: str, options: VideoOptions) -> VideoDetection | DetectionError:
+    try:
+        return detect_video(detector, path, options)
+    except VideoUnavailable as e:
+        return DetectionError(path=path, error=f"{path}: {e}")
+    except (EdgeDetectError, OSError) as e:
+        return DetectionError(path=path, error=str(e))
+
+
+def text_lines(result: VideoDetection) -> list[str]:
+    """A clip in the CLI's table: one row for the clip, one indented row per track."""
+    label = result.label or ("no face" if not result.tracks else "too small")
+    p_fake = "-" if result.fake_probability is None else f"{result.fake_probability:.3f}"
+    n, k = len(result.frames), len(result.tracks)
+    lines = [
+        f"{label:<5}  {p_fake:>7}  {result.latency_ms:>8.1f}  {result.path}  "
+        f"({n} frame{'s' * (n != 1)}, {k} track{'s' * (k != 1)})"
+    ]
+    for t in result.tracks:
+        lines.append(f"  track {t.id}: {track_text(t)}")
+    return lines
+
+
+def track_text(t: Track) -> str:
+    span = f"{t.first_s:.1f}-{t.last_s:.1f} s"
+    if t.label is None:
+        return f"too small in all {t.frames} frames, {span}"
+    fakes = round(t.fake_share * t.judged_frames)
+    return (
+        f"{t.label} mean {t.mean_fake_probability:.3f} max {t.max_fake_probability:.3f}, "
+        f"fake in {fakes}/{t.judged_frames} frames, seen in {t.frames}, {span}"
+    )
+
+
+# --- cameras --------------------------------------------------------------------------------
+
+
+def _picamera2_frames(index: int):
+    """Frames of a Raspberry Pi camera through picamera2 (libcamera); None when picamera2 is not
+    importable. picamera2 is Raspberry Pi OS's apt package python3-picamera2 (not on PyPI in a
+    usable form): a venv sees it with --system-site-packages."""
+    try:
+        from picamera2 import Picamera2
+    except ImportError:
+        return None
+    try:
+        camera = Picamera2(index)
+        # "RGB888" is stored B, G, R in memory (libcamera's naming): flipped below.
+        camera.configure(
+            camera.create_video_configuration({"size": CAMERA_SIZE, "format": "RGB888"})
+        )
+        camera.start()
+    except Exception as e:  # noqa: BLE001 - libcamera raises plain RuntimeError/IndexError
+        raise CameraError(f"camera {index}: cannot open with picamera2 ({_reason(e)})") from None
+
+    def frames():
+        from PIL import Image
+
+        try:
+            while True:
+                yield Image.fromarray(camera.capture_array("main")[:, :, ::-1].copy())
+        finally:
+            camera.stop()
+            camera.close()
+
+    return frames()
+
+
+def _v4l2_frames(index: int):
+    """Frames of /dev/videoINDEX (any V4L2 / USB camera) through PyAV."""
+    device = f"/dev/video{index}"
+    try:
+        av = import_av()
+    except VideoUnavailable as e:
+        raise CameraError(f"{device}: no picamera2, and a V4L2 camera needs PyAV: {e}") from None
+    if not os.path.exists(device):
+        raise CameraError(f"no camera: {device} does not exist (and picamera2 is not installed)")
+    size = f"{CAMERA_SIZE[0]}x{CAMERA_SIZE[1]}"
+    try:
+        container = av.open(device, format="v4l2", options={"video_size": size})
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise CameraError(f"{device}: cannot open camera ({_reason(e)})") from None
+
+    def frames():
+        with container:
+            for frame in container.decode(video=0):
+                yield frame.to_image()
+
+    return frames()
+
+
+def open_camera(index: int):
+    """An endless iterator of PIL RGB frames: picamera2 when importable, else V4L2 via PyAV.
+    Raises CameraError (one line) when there is no camera."""
+    frames = _picamera2_frames(index)
+    return frames if frames is not None else _v4l2_frames(index)
+
+
+class _LatestFrame:
+    """Reads a live camera on its own thread and keeps only the newest frame, so the detector
+    always gets a fresh one (never a queue of stale ones) however slow it is."""
+
+    def __init__(self, frames: Iterator):
+        self._frames = frames
+        self._cond = threading.Condition()
+        self._latest = None
+        self._count = 0
+        self._error: BaseException | None = None
+        self._done = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="edge-detect-camera", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames:
+                with self._cond:
+                    self._latest, self._count = frame, self._count + 1
+                    self._cond.notify_all()
+                if self._stop.is_set():
+                    break
+        except BaseException as e:  # noqa: BLE001 - raised in the consumer
+            self._error = e
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def _newer_than(self, seen: int):
+        return lambda: self._count > seen or self._done
+
+    def frames(self, start: float, duration: float | None):
+        """(frame number, seconds since start, image) of fresh frames until `duration`."""
+        seen = 0
+        while duration is None or time.perf_counter() - start < duration:
+            with self._cond:
+                if not self._cond.wait_for(self._newer_than(seen), timeout=1.0):
+                    continue  # no frame for a second: check the duration again
+                if self._count == seen:  # the camera stopped
+                    if self._error is not None:
+                        raise CameraError(f"camera stopped ({_reason(self._error)})")
+                    return
+                seen, frame = self._count, self._latest
+            yield seen - 1, time.perf_counter() - start, frame
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def run_camera(
+    detector,
+    index: int,
+    duration: float | None = None,
+    json_lines: bool = False,
+    sample_fps: float | None = None,
+) -> int:
+    """`edge-detect --camera`: print each judged frame's faces and the achieved frames per second
+    until Ctrl-C or `duration` s, then the tracks. 2 (one line) when there is no camera.
+    sample_fps caps the judged frames per second (default: as fast as the detector goes)."""
+    import json
+    import sys
+
+    from .console import EXIT_OK, EXIT_USAGE
+
+    name = f"camera {index}"
+    try:
+        camera = _LatestFrame(open_camera(index))
+    except CameraError as e:
+        print(f"edge-detect: error: {e}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    start = time.perf_counter()
+    counter = {"n": 0}
+
+    def show(frame: SampledFrame) -> None:
+        counter["n"] += 1
+        fps = counter["n"] / max(time.perf_counter() - start, 1e-9)
+        if json_lines:
+            print(json.dumps({**frame.to_dict(), "fps": round(fps, 2)}), flush=True)
+            return
+        faces = "  ".join(
+            f"track {t}: " + ("too small" if f.too_small else f"{f.label} {f.fake_probability:.3f}")
+            for f, t in zip(frame.faces, frame.tracks)
+        )
+        print(f"{frame.time_s:7.1f} s  {fps:5.1f} fps  {faces or 'no face'}", flush=True)
+
+    frames = camera.frames(start, duration)
+    if sample_fps:
+        sampler = FrameSampler(sample_fps)
+        frames = (f for f in frames if sampler.keep(f[1]))
+    tracker = Tracker()
+    try:
+        judge_frames(detector, frames, name, on_frame=show, tracker=tracker)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a live run ends
+    except CameraError as e:
+        print(f"edge-detect: error: {e}", file=sys.stderr, flush=True)
+    finally:
+        camera.close()
+    elapsed = time.perf_counter() - start
+    log.info(
+        f"{name}: {counter['n']} frames judged in {elapsed:.1f} s "
+        f"({counter['n'] / max(elapsed, 1e-9):.1f} fps)"
+    )
+    for t in tracker.summaries(detector.threshold):
+        log.info(f"  track {t.id}: {track_text(t)}")
+    return EXIT_OK
