@@ -1,0 +1,208 @@
+"""Video: judged frames per second on a 1080p clip with one face, and the share spent decoding.
+
+    python -m benchmarks.video fps [--seconds 10] [--fps 4 30] [--threads 2]
+    python -m benchmarks.video decoders [CLIP]     PyAV vs OpenCV: import and decode speed
+
+`fps` writes a 1920x1080 H.264 clip (30 frames/s, --seconds long) with PyAV: face-free real photo
+texture (benchmarks.face_scenes.background) panning slowly, and one real faces140k test face,
+about 400 px, moving across it. It then runs edge_runtime.video.detect_video (the CLI's path:
+sampled frames through Detector.detect_many, decode on its own thread) at each --fps and
+prints judged frames per second, seconds of video per second of wall time, and the decode
+share: the decode thread's busy time (every frame decoded, the sampled ones converted to RGB)
+over the wall time. Decode overlaps inference, so the shares of a run do not add up to 1.
+
+`decoders` decodes CLIP (default: the `fps` clip, written first) with each installed library,
+in a fresh process each: import time, every frame decoded, and every frame / every 10th frame
+converted to RGB. OpenCV is not a dependency: install it apart to compare, e.g.
+`pip install --target /tmp/cv opencv-python-headless` and `PYTHONPATH=/tmp/cv python -m
+benchmarks.video decoders`.
+
+`write_face_clip` is also how the tests make their clips (tests/test_video.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.face_scenes import DATA, background, face_files
+from edge_runtime.console import ArgumentParser, at_least, setup_logging, usage_error
+
+PROG = "python -m benchmarks.video"
+CLIP_SIZE = (1920, 1080)
+CLIP_RATE = 30
+FACE_SIDE = 400  # pasted aligned crop, pixels (its face box is about 240 px wide)
+
+
+def write_face_clip(
+    path: str | Path,
+    size: tuple[int, int],
+    n_frames: int,
+    rate: int,
+    faces: list[tuple[Image.Image, tuple[int, int], tuple[int, int]]],
+    seed: int = 0,
+    pan_px: int = 1,
+    codec: str = "libx264",
+) -> Path:
+    """Write an H.264 (yuv420p) clip: real photo texture panning `pan_px` a frame, and each
+    face (an RGB image pasted as it is) moving in a straight line from its start to its end
+    position (top-left corners). Needs PyAV (the video extra)."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    canvas = background(rng, (w + pan_px * n_frames, h))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(n_frames):
+            x = pan_px * i
+            frame = canvas.crop((x, 0, x + w, h))
+            f = i / max(n_frames - 1, 1)
+            for img, (x0, y0), (x1, y1) in faces:
+                frame.paste(img, (round(x0 + (x1 - x0) * f), round(y0 + (y1 - y0) * f)))
+            for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return Path(path)
+
+
+def one_face_clip(path: Path, seconds: float) -> Path:
+    """The benchmark clip: 1080p, 30 frames/s, one real test face crossing the frame."""
+    face = Image.open(face_files("test")[0]).convert("RGB").resize((FACE_SIDE, FACE_SIDE))
+    n = round(seconds * CLIP_RATE)
+    y = (CLIP_SIZE[1] - FACE_SIDE) // 2
+    return write_face_clip(
+        path, CLIP_SIZE, n, CLIP_RATE, [(face, (100, y), (CLIP_SIZE[0] - FACE_SIDE - 100, y))]
+    )
+
+
+def fps(seconds: float, sample_rates: list[float], threads: int) -> int:
+    from benchmarks.face_stage import _machine
+    from edge_runtime.detector import Detector
+    from edge_runtime.types import DetectorOptions, FaceOptions
+    from edge_runtime.video import VideoOptions, detect_video
+
+    det = Detector(DetectorOptions(num_threads=threads, faces=FaceOptions()))
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = one_face_clip(Path(tmp) / "clip1080.mp4", seconds)
+        print(
+            f"{CLIP_SIZE[0]}x{CLIP_SIZE[1]} H.264 clip, {seconds:g} s at {CLIP_RATE} frames/s, "
+            f"one face ({FACE_SIDE} px crop); model {det.model_name}, {threads} interpreter "
+            f"threads, {det.workers} face workers; {_machine()}"
+        )
+        print(
+            "| --fps | frames judged | wall s | judged frames/s | video s per wall s "
+            "| decode share | verdict |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        detect_video(det, clip, VideoOptions(sample_fps=1, max_frames=2))  # warm-up
+        for rate in sample_rates:
+            r = detect_video(det, clip, VideoOptions(sample_fps=rate))
+            wall = r.latency_ms / 1000
+            print(
+                f"| {rate:g} | {len(r.frames)} | {wall:.2f} | {len(r.frames) / wall:.1f} | "
+                f"{seconds / wall:.2f} | {r.decode_ms / r.latency_ms:.0%} | "
+                f"{r.label} {r.fake_probability:.3f}, {len(r.tracks)} track(s) |"
+            )
+    return 0
+
+
+_DECODE = r"""
+import json, sys, time
+start = time.perf_counter()
+lib, path, step = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if lib == "av":
+    import av
+    version = av.__version__
+    imported = time.perf_counter()
+    n = kept = 0
+    with av.open(path) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        for n, frame in enumerate(c.decode(stream), start=1):
+            if (n - 1) % step == 0:
+                frame.to_ndarray(format="rgb24"); kept += 1
+else:
+    import cv2
+    version = cv2.__version__
+    imported = time.perf_counter()
+    cap = cv2.VideoCapture(path)
+    n = kept = 0
+    while cap.grab():
+        if n % step == 0:
+            ok, bgr = cap.retrieve(); bgr[:, :, ::-1].copy(); kept += 1
+        n += 1
+done = time.perf_counter()
+print(json.dumps({"lib": lib, "version": version, "import_ms": (imported - start) * 1000,
+                  "frames": n, "kept": kept, "decode_fps": n / (done - imported)}))
+"""
+
+
+def decoders(clip: str | None, seconds: float) -> int:
+    import importlib.util
+
+    from benchmarks.face_stage import _machine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = clip or str(one_face_clip(Path(tmp) / "clip1080.mp4", seconds))
+        print(f"{path if clip else '1080p one-face clip'}; {_machine()}")
+        print(
+            "| library | version | import ms | frames/s, every frame to RGB "
+            "| frames/s, every 10th to RGB |"
+        )
+        print("|---|---|---|---|---|")
+        for lib, module in (("av", "av"), ("opencv", "cv2")):
+            if importlib.util.find_spec(module) is None:
+                print(f"| {lib} | not installed | | | |")
+                continue
+            rows = []
+            for step in (1, 10):
+                out = subprocess.run(
+                    [sys.executable, "-c", _DECODE, "av" if lib == "av" else "cv", path, str(step)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                rows.append(json.loads(out.stdout))
+            print(
+                f"| {lib} | {rows[0]['version']} | {min(r['import_ms'] for r in rows):.0f} | "
+                f"{rows[0]['decode_fps']:.0f} | {rows[1]['decode_fps']:.0f} |"
+            )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fps", help="judged frames per second and decode share, 1080p clip")
+    f.add_argument("--seconds", type=float, default=10.0, help="clip length  [default: 10]")
+    f.add_argument(
+        "--fps", type=float, nargs="+", default=[4.0, 30.0], help="sample rates  [default: 4 30]"
+    )
+    f.add_argument("--threads", type=at_least(1), default=2, help="interpreter threads")
+    d = sub.add_parser("decoders", help="PyAV vs OpenCV decode speed and import time")
+    d.add_argument("clip", nargs="?", default=None, help="a video file  [default: 1080p clip]")
+    d.add_argument("--seconds", type=float, default=10.0, help="generated clip length")
+    args = p.parse_args(argv)
+    setup_logging()
+    if not DATA.is_dir():
+        usage_error(PROG, f"{DATA} is missing (the clip is made from its faces)")
+    try:
+        import av  # noqa: F401 - the clip is written with PyAV
+    except ImportError:
+        usage_error(PROG, 'needs PyAV: pip install "edge-detect[video]"')
+    if args.cmd == "fps":
+        return fps(args.seconds, args.fps, args.threads)
+    return decoders(args.clip, args.seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
