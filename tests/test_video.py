@@ -33,12 +33,16 @@ CLIP_FRAMES = 20
 SAMPLE_FPS = 5  # -> every 2nd frame: 10 judged frames
 
 
-def _plain_clip(path: Path, n_frames: int = CLIP_FRAMES, rate: int = CLIP_RATE) -> Path:
-    """A face-free clip (very smooth colour fields), written with PyAV."""
+def _plain_clip(
+    path: Path, n_frames: int = CLIP_FRAMES, rate: int = CLIP_RATE, faststart: bool = False
+) -> Path:
+    """A face-free clip (very smooth colour fields), written with PyAV. faststart: the index
+    (moov) before the frames, so a cut file still opens."""
     import av
 
     rng = np.random.default_rng(1)
-    with av.open(str(path), "w") as out:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
         stream = out.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         for _ in range(n_frames):
@@ -193,16 +197,23 @@ def test_corrupt_and_truncated_videos_give_one_line_each_and_the_batch_goes_on(t
     whole = _plain_clip(tmp_path / "whole.mp4").read_bytes()
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(whole[: len(whole) // 2])
+    # Index first: the cut file opens, and ends long before the duration it declares.
+    whole = _plain_clip(tmp_path / "whole_fs.mp4", n_frames=60, faststart=True).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) // 2])
     empty = tmp_path / "empty.mov"
     empty.write_bytes(b"")
-    result = run_cli(corrupt, truncated, empty, SAMPLE_JPG, "--json", "-t", "2")
+    bad = [corrupt, truncated, cut, empty]
+    result = run_cli(*bad, SAMPLE_JPG, "--json", "-t", "2", "--fps", "1")
     assert result.exit_code == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["path"] for r in rows] == [str(corrupt), str(truncated), str(empty), str(SAMPLE_JPG)]
-    for row, reason in zip(rows[:3], ("cannot open video", "cannot open video", "empty file")):
+    assert [r["path"] for r in rows] == [str(p) for p in [*bad, SAMPLE_JPG]]
+    reasons = ("cannot open video", "cannot open video", "video ends at", "empty file")
+    for row, reason in zip(rows[:4], reasons):
         assert set(row) == {"path", "error"}
         assert row["error"].startswith(f"{row['path']}: {reason}") and "\n" not in row["error"]
-    assert rows[3]["label"] in ("fake", "real")
+    assert "of the 6.0 s its header declares (truncated file?)" in rows[2]["error"]
+    assert rows[4]["label"] in ("fake", "real")
 
 
 @requires_av
