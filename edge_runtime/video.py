@@ -22,7 +22,8 @@ How a clip is judged:
 4. **Verdicts**: a track's P(fake) is the mean of its frames' P(fake) (frames where the face was
    too small to judge are counted as seen, not judged); its label is the project's decision rule
    (`types.label_for`: fake when mean P(fake) >= the threshold). The clip's verdict is that of its
-   most-fake track (highest mean P(fake)); no judged track -> label None ("no face").
+   most-fake track (highest mean P(fake)) among those judged in at least TRACK_MIN_FRAMES frames
+   (among all judged tracks when none was); no judged track -> label None ("no face").
 
 Decoding uses PyAV (FFmpeg), imported lazily: the `video` extra
 (`pip install "edge-detect[video]"`).
@@ -52,6 +53,9 @@ VIDEO_EXTRA = 'pip install "edge-detect[video]"'
 DEFAULT_SAMPLE_FPS = 4.0  # frames judged per second of video: faces barely move in 1/4 s
 TRACK_MIN_IOU = 0.3  # a face continues a track when its box overlaps the track's last this much
 TRACK_MAX_GAP = 2  # sampled frames a track may miss (a missed detection) and still continue
+# A track judged in fewer frames than this is listed but decides the clip only when no track has
+# that many: a face seen once in a clip is most often a false detection in the background.
+TRACK_MIN_FRAMES = 2
 # Decoded frames waiting for the detector: enough to keep its workers busy, bounded memory.
 DECODE_AHEAD = 4
 CAMERA_SIZE = (1280, 720)  # requested from a camera; the driver may pick the nearest it has
@@ -266,9 +270,15 @@ def _summary(track: _TrackState, threshold: float) -> Track:
 
 
 def most_fake(tracks: Iterable[Track]) -> Track | None:
-    """The clip's verdict comes from this track: the highest mean P(fake) among judged ones."""
+    """The track the clip's verdict comes from: the highest mean P(fake) among the judged tracks
+    with at least TRACK_MIN_FRAMES judged frames (all judged tracks when none has that many)."""
     judged = [t for t in tracks if t.mean_fake_probability is not None]
-    return max(judged, key=lambda t: t.mean_fake_probability) if judged else None
+    if not judged:
+        return None
+    enough = min(TRACK_MIN_FRAMES, max(t.judged_frames for t in judged))
+    return max(
+        (t for t in judged if t.judged_frames >= enough), key=lambda t: t.mean_fake_probability
+    )
 
 
 # --- decoding -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from PIL import Image
 
 from edge_runtime.inputs import expand_inputs
 from edge_runtime.types import DEFAULT_THRESHOLD, Face, label_for
-from edge_runtime.video import FrameSampler, Tracker
+from edge_runtime.video import TRACK_MIN_FRAMES, FrameSampler, Tracker, most_fake
 from tests.conftest import REPO, requires_shared_data, sample_images
 from tests.test_cli import run_cli
 
@@ -112,6 +112,20 @@ def test_tracker_links_by_overlap_survives_a_missed_frame_and_starts_new_tracks(
     assert tracks[3].frames == 1 and (tracks[3].first_s, tracks[3].last_s) == (3, 3)
 
 
+def test_clip_verdict_is_the_most_fake_track_seen_more_than_once():
+    tracker = Tracker()
+    tracker.update([_face((0, 0, 100, 100), 0.6), _face((500, 0, 600, 100), 0.99)], 0)
+    tracker.update([_face((0, 0, 100, 100), 0.7)], 1)
+    tracker.update([_face((0, 0, 100, 100), 0.1)], 2)
+    tracks = tracker.summaries(DEFAULT_THRESHOLD)
+    # track 2 (P(fake) 0.99 once: a false detection in the background, most likely) is listed
+    # but does not decide while track 1 was judged in >= TRACK_MIN_FRAMES frames
+    assert TRACK_MIN_FRAMES == 2 and most_fake(tracks).id == 1
+    assert most_fake(tracks).label == "real"  # mean of 0.6, 0.7, 0.1: 0.467
+    assert most_fake(tracks[1:]).id == 2  # alone, a once-seen track decides
+    assert most_fake([]) is None
+
+
 def test_folders_contribute_videos_by_the_one_suffix_rule(tmp_path):
     for name in ("a.MP4", "b.jpg", "c.mkv", "notes.txt", ".hidden.mp4"):
         (tmp_path / name).write_bytes(b"x")
@@ -170,6 +184,7 @@ def test_clip_verdicts_agree_with_the_still_image_path_on_the_same_frames(two_fa
         assert tracks[tid]["fake_share"] == pytest.approx(
             sum(label_for(p) == "fake" for p in ps) / len(ps), abs=1e-4
         )
+    # both tracks were judged in every frame: the clip's is the higher mean P(fake)
     top = max(tracks.values(), key=lambda t: t["mean_fake_probability"])
     assert (clip["label"], clip["fake_probability"]) == (top["label"], top["mean_fake_probability"])
     assert len(clip["faces"]) == 2  # one per track, in the still-image face shape
