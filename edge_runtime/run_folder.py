@@ -32,9 +32,21 @@ PREDICTIONS_FILE = "predictions.csv"
 CURVES_FILE = "curves.png"
 CONFUSION_FILE = "confusion_matrix.png"
 FEATURE_CACHE_DIR = ".feature_cache"
+CHECKPOINT_FILE = "checkpoint.npz"  # the last finished epoch's state (train --resume)
+PER_SOURCE_FILE = "per_source.json"  # test figures per training source (train --sources)
+PER_SOURCE_TABLE = "per_source.md"
+LOG_FILE = "train.log"  # where a background run's stderr goes (train/README.md)
 # Results that must not survive into a rerun in the same folder (--overwrite): a stale one
 # could pass for the new run's.
-RESULT_FILES = (MODEL_FILE, TEST_METRICS_FILE, THRESHOLD_FILE, HISTORY_FILE)
+RESULT_FILES = (
+    MODEL_FILE,
+    TEST_METRICS_FILE,
+    THRESHOLD_FILE,
+    HISTORY_FILE,
+    CHECKPOINT_FILE,
+    PER_SOURCE_FILE,
+    PER_SOURCE_TABLE,
+)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from edge_runtime.types import EdgeDetectError
 
 from .config import (
     AUTO_ON_OFF,
+    BALANCES,
     DEFAULT_RECIPE,
     STRATEGIES,
     TrainConfig,
@@ -31,6 +32,7 @@ from .config import (
     parse_trainable_layers,
     recipe_names,
 )
+from .sources import SOURCES_FILE
 
 PROG = "python -m train"
 EXIT_INTERRUPTED = 130
@@ -42,7 +44,7 @@ def _d(name: str) -> str:
     """The default recipe's value of a flag, for its help text."""
     value = _DEFAULT_RECIPE.get(name, getattr(_DEFAULTS, name))
     if isinstance(value, (list, tuple)):
-        value = ",".join(value) or "none"
+        value = ",".join(map(str, value)) or "none"
     return f" (recipe {DEFAULT_RECIPE!r}: {value})"
 
 
@@ -134,7 +136,78 @@ def _add_fit(sub) -> None:
         help="side of the random "
         "'crop' square / shorter side (unset: --crop-fraction with --crop center, else 0.9)",
     )
+    g = p.add_argument_group("sources (train/sources.json, train/README.md 'Broad training')")
+    g.add_argument(
+        "--sources",
+        nargs="?",
+        const=str(SOURCES_FILE),
+        default=_DEFAULTS.sources,
+        help="train on the declared sources instead of one --data layout (--data is then the "
+        "folder holding them, default ../shared/data); optional FILE (default train/sources.json)",
+    )
+    g.add_argument(
+        "--hold-out",
+        type=_comma_list,
+        default=_DEFAULTS.hold_out,
+        help="comma list of source names or generator families kept out of train and valid "
+        "(their test rows stay in the per-source table), e.g. stylegan2 or sd21",
+    )
+    g.add_argument(
+        "--balance",
+        choices=BALANCES,
+        default=None,
+        help="class: sample weights "
+        "n/(2 n_class), both classes carry half the loss" + _d("balance"),
+    )
+    g.add_argument(
+        "--harmonize-size",
+        type=int,
+        default=None,
+        help="common square resolution "
+        "every training image is brought to before re-encoding; 0 = off" + _d("harmonize_size"),
+    )
+    g.add_argument(
+        "--harmonize-quality",
+        type=_int_range,
+        default=None,
+        help="JPEG quality range LO-HI of the re-encoding" + _d("harmonize_quality"),
+    )
+    g.add_argument(
+        "--harmonize-scale",
+        type=_float_range,
+        default=None,
+        help="resize factor range LO-HI before the re-encoding" + _d("harmonize_scale"),
+    )
+    g.add_argument(
+        "--harmonize-per-epoch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a new draw every epoch (streams, no feature cache); else one per file"
+        + _d("harmonize_per_epoch"),
+    )
     _add_engine(p)
+
+
+def _range(text: str, kind):
+    parts = text.replace(",", "-").split("-")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LO-HI, got {text!r}")
+    try:
+        return (kind(parts[0]), kind(parts[1]))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO-HI numbers, got {text!r}") from None
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _int_range(text: str):
+    return _range(text, int)
+
+
+def _float_range(text: str):
+    return _range(text, float)
 
 
 def _add_engine(p) -> None:
@@ -180,6 +253,13 @@ def _add_engine(p) -> None:
         action="store_true",
         default=_DEFAULTS.overwrite,
         help="reuse a non-empty --out folder",
+    )
+    g.add_argument(
+        "--resume",
+        default=_DEFAULTS.resume,
+        metavar="RUN",
+        help="continue the run folder RUN from its last finished epoch (its own recipe and data; "
+        "engine flags from this command)",
     )
 
 
@@ -236,6 +316,45 @@ def _add_gradcam(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-class sample")
 
 
+def _add_checks(sub) -> None:
+    p = sub.add_parser(
+        "shortcut-check",
+        help="format-only classifier before/after the training pipeline",
+        description="A k-NN classifier on format features only (bytes per pixel, width, height, "
+        "JPEG quality) learns real vs fake on the sources' train+valid files, scored on their "
+        "test files: as stored (before) and as the training pipeline re-encodes them (after).",
+    )
+    p.add_argument("--sources", default=None, help="sources file (default train/sources.json)")
+    p.add_argument("--data", default=None, help="folder holding the sources (../shared/data)")
+    p.add_argument(
+        "--recipe",
+        default="broad",
+        help="recipe whose harmonize_* values are used (default: %(default)s)",
+    )
+    p.add_argument(
+        "--limit", type=int, default=300, help="files per source and split (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=42, help="seed (default: %(default)s)")
+    p.add_argument("--json", dest="json_out", default=None, help="also write JSON here")
+    p = sub.add_parser(
+        "stability",
+        help="P(fake) under JPEG re-encoding and resize round trips",
+        description="P(fake) of MODEL on each image and on its JPEG q70-95 re-encodings and "
+        "0.5x-2x resize round trips: mean |dP| and the share of flipped decisions.",
+    )
+    p.add_argument("model", help="model.keras of a run, or a .tflite / bundle / variant name")
+    p.add_argument("sets", nargs="+", help="labelled folders (real/ and/or fake/), or a layout")
+    p.add_argument(
+        "--limit-per-class",
+        type=int,
+        default=100,
+        help="images per class per set (seeded sample; default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--num-threads", type=int, default=None, help="interpreter threads")
+    p.add_argument("--json", dest="json_out", default=None, help="also write JSON here")
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
@@ -243,10 +362,15 @@ def build_parser() -> ArgumentParser:
         "(needs the train extra).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug messages on stderr")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,evaluate,gradcam}")
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="{fit,evaluate,gradcam,shortcut-check,stability}",
+    )
     _add_fit(sub)
     _add_evaluate(sub)
     _add_gradcam(sub)
+    _add_checks(sub)
     return parser
 
 
@@ -254,6 +378,8 @@ def fit_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig the fit flags describe: recipe, then every flag that was given."""
     names = [n for n, _, _ in _RECIPE_FLAGS + _PREPROCESS_FLAGS]
     names += ["freeze_batchnorm", "threshold_from_valid", "augment", "random_crop_fraction"]
+    names += ["balance", "harmonize_size", "harmonize_quality", "harmonize_scale"]
+    names += ["harmonize_per_epoch"]
     given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     if "augment" in given:
         given["augment"] = parse_augment(given["augment"])
@@ -271,8 +397,11 @@ def fit_config(args: argparse.Namespace) -> TrainConfig:
         "checkpoint",
         "deterministic",
         "overwrite",
+        "sources",
+        "resume",
     ):
         given[name] = getattr(args, name)
+    given["hold_out"] = args.hold_out
     return config_from_recipe(args.recipe, **given).validate()
 
 
@@ -328,6 +457,34 @@ def _gradcam(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shortcut_check(args: argparse.Namespace) -> int:
+    from edge_runtime.fileio import atomic_write_json
+
+    from .shortcuts import shortcut_check, shortcut_markdown
+
+    h = config_from_recipe(args.recipe).validate().harmonize()
+    if not h.on:
+        usage_error(f"{PROG} shortcut-check", f"recipe {args.recipe}: harmonize_size is 0 (off)")
+    result = shortcut_check(args.sources, args.data, h, args.limit, args.seed)
+    print(shortcut_markdown(result))
+    if args.json_out:
+        atomic_write_json(args.json_out, result)
+    return 0
+
+
+def _stability(args: argparse.Namespace) -> int:
+    from edge_runtime.fileio import atomic_write_json
+
+    from .shortcuts import stability, stability_markdown
+
+    result = stability(args.model, args.sets, args.limit_per_class, args.seed, args.num_threads)
+    print(f"model {args.model}, threshold {result['threshold']:.4f}\n")
+    print(stability_markdown(result))
+    if args.json_out:
+        atomic_write_json(args.json_out, result)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done; 2 bad input (one line `python -m train CMD: error: ...`); 130 Ctrl-C."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
@@ -335,7 +492,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     prog = f"{PROG} {args.command}"
-    run = {"fit": _fit, "evaluate": _evaluate, "gradcam": _gradcam}[args.command]
+    run = {
+        "fit": _fit,
+        "evaluate": _evaluate,
+        "gradcam": _gradcam,
+        "shortcut-check": _shortcut_check,
+        "stability": _stability,
+    }[args.command]
     from .fit import Interrupted
 
     try:

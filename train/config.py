@@ -28,6 +28,7 @@ AUGMENTATIONS = ("flip", "crop", "jpeg", "blur", "color")
 MOBILENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos", "area")
 CROPS = ("none", "center")
+BALANCES = ("none", "class")
 ALL_LAYERS = -1
 
 
@@ -99,6 +100,17 @@ class TrainConfig:
     random_crop_fraction: float | None = None  # 'crop' augmentation; None: see augment.py
     limit_per_class: int | None = None
     use_csv: str = "auto"
+    # Sources as data (train/sources.json) instead of one --data layout; see train/sources.py
+    sources: str = ""  # "" = --data; else a sources .json file
+    hold_out: tuple[str, ...] = ()  # source names or generator families kept out of training
+    balance: str = "none"  # "class": sample weights n / (2 n_class), both classes half the loss
+    # One resolution + randomised JPEG re-encoding for training images of both classes
+    # (train/harmonize.py); 0 = off
+    harmonize_size: int = 0
+    harmonize_quality: tuple[int, int] = (60, 95)
+    harmonize_scale: tuple[float, float] = (0.75, 1.5)
+    harmonize_per_epoch: bool = False  # False: one draw per file, so features stay cacheable
+    resume: str = ""  # a run folder to continue from its last epoch checkpoint
     # Engine
     strategy: str = "default"
     cache_features: str = "auto"
@@ -119,6 +131,20 @@ class TrainConfig:
             mean=self.mean,
             std=self.std,
         )
+
+    def harmonize(self):
+        from .harmonize import Harmonize
+
+        return Harmonize(
+            self.harmonize_size,
+            tuple(self.harmonize_quality),
+            tuple(self.harmonize_scale),
+            self.harmonize_per_epoch,
+        )
+
+    def random_each_epoch(self) -> bool:
+        """Training pixels change every epoch: no feature cache, streamed from the files."""
+        return bool(self.augment) or (self.harmonize_size > 0 and self.harmonize_per_epoch)
 
     def validate(self) -> TrainConfig:
         def need(ok: bool, msg: str) -> None:
@@ -180,12 +206,27 @@ class TrainConfig:
                 f"--random-crop-fraction: {self.random_crop_fraction} not in (0, 1]",
             )
         need(self.memory_gb > 0, f"--memory-gb: {self.memory_gb} must be > 0")
+        need(self.balance in BALANCES, f"--balance: {self.balance!r} not one of none, class")
+        need(self.harmonize_size >= 0, f"--harmonize-size: {self.harmonize_size} < 0")
+        self.harmonize_quality = tuple(int(q) for q in self.harmonize_quality)
+        self.harmonize_scale = tuple(float(f) for f in self.harmonize_scale)
+        q_lo, q_hi = self.harmonize_quality
+        need(
+            1 <= q_lo <= q_hi <= 100,
+            f"--harmonize-quality: {q_lo}-{q_hi} not a range within 1-100",
+        )
+        s_lo, s_hi = self.harmonize_scale
+        need(0 < s_lo <= s_hi <= 4, f"--harmonize-scale: {s_lo}-{s_hi} not a range in (0, 4]")
+        need(not self.hold_out or bool(self.sources), "--hold-out needs --sources")
+        self.hold_out = tuple(self.hold_out)
         self.augment = parse_augment(",".join(self.augment))
         return self
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["augment"] = list(self.augment)
+        for name in ("hold_out", "harmonize_quality", "harmonize_scale"):
+            d[name] = list(d[name])
         d["preprocess"] = self.spec().to_dict()
         return d
 
@@ -198,7 +239,8 @@ RECIPE_FIELDS = (
     "arch", "alpha", "weights", "image_size", "trainable_layers", "dense_units", "dropout",
     "freeze_batchnorm", "resize", "crop", "crop_fraction", "mean", "std", "learning_rate",
     "base_learning_rate_multiplier", "weight_decay", "label_smoothing", "batch_size", "epochs",
-    "seed", "augment", "random_crop_fraction", "threshold_from_valid",
+    "seed", "augment", "random_crop_fraction", "threshold_from_valid", "balance",
+    "harmonize_size", "harmonize_quality", "harmonize_scale", "harmonize_per_epoch",
 )  # fmt: skip
 
 
@@ -230,6 +272,9 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
         data["augment"] = parse_augment(",".join(data["augment"]))
     if "trainable_layers" in data:
         data["trainable_layers"] = parse_trainable_layers(data["trainable_layers"])
+    for name in ("harmonize_quality", "harmonize_scale"):
+        if name in data:
+            data[name] = tuple(data[name])
     return data
 
 
@@ -240,6 +285,16 @@ def config_from_recipe(recipe: str = DEFAULT_RECIPE, **overrides: Any) -> TrainC
     if bad:
         raise ConfigError(f"unknown setting(s) {', '.join(bad)}")
     return TrainConfig(**{**load_recipe(recipe), **overrides})
+
+
+def config_of_run(run_config: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig a run folder's config.json recorded (for --resume)."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in run_config.items() if k in known}
+    for name in ("augment", "hold_out", "harmonize_quality", "harmonize_scale"):
+        if name in values:
+            values[name] = tuple(values[name])
+    return TrainConfig(**values)
 
 
 def default_run_name() -> str:

@@ -26,20 +26,24 @@ import numpy as np
 
 from edge_runtime.evaluation import CONVENTION, BinaryMetrics, best_threshold, binary_metrics
 from edge_runtime.run_folder import (
+    CHECKPOINT_FILE,
     CONFIG_FILE,
     CONFUSION_FILE,
     CURVES_FILE,
     DATA_SUMMARY_FILE,
     FEATURE_CACHE_DIR,
     HISTORY_FILE,
+    LOG_FILE,
     MODEL_FILE,
+    PER_SOURCE_FILE,
+    PER_SOURCE_TABLE,
     PREDICTIONS_FILE,
     TEST_METRICS_FILE,
     RunFolder,
 )
 from edge_runtime.types import DEFAULT_THRESHOLD, FAKE_INDEX, LABELS
 
-from .config import TrainConfig, default_run_name
+from .config import TrainConfig, config_of_run, default_run_name
 from .data import (
     SPLITS,
     Layout,
@@ -82,6 +86,8 @@ class _Run:
     timing: dict[str, Any] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     usable: dict[str, SplitFiles] = field(default_factory=dict)  # the files that were used
+    mix: Any = None  # sources.Mix with --sources
+    sources: Any = None  # sources.SourceList with --sources
 
     @property
     def where(self) -> str:
@@ -109,7 +115,7 @@ def _prepare_out(cfg: TrainConfig, chief: bool) -> RunFolder:
     out = Path(cfg.out or Path("runs") / default_run_name())
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(out.iterdir()) and not cfg.resume:
         if not cfg.overwrite:
             raise ConfigError(
                 f"--out {out}: folder exists and is not empty (use --overwrite or another --out)"
@@ -146,6 +152,15 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _eta(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else (f"{seconds // 60}m{seconds % 60:02d}s")
+    )
+
+
 def _callbacks(save_best, epochs: int):
     import keras
 
@@ -156,9 +171,31 @@ def _callbacks(save_best, epochs: int):
             super().__init__()
             self.history: dict[str, list] = {"epoch": [], "epoch_seconds": []}
             self._t0 = 0.0
+            self._last_line = 0.0
+            self._epoch = 0
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._t0 = time.perf_counter()
+            self._t0 = self._last_line = time.perf_counter()
+            self._epoch = epoch
+
+        def _run_eta(self, epoch_seconds: float, epochs_left: int) -> float:
+            done = self.history["epoch_seconds"]
+            per_epoch = float(np.mean(done)) if done else epoch_seconds
+            return epoch_seconds + per_epoch * epochs_left
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            if now - self._last_line < 60:  # a progress line a minute on long epochs
+                return
+            self._last_line = now
+            steps = (self.params or {}).get("steps") or 0
+            spent = now - self._t0
+            left = spent / (batch + 1) * max(0, steps - batch - 1) if steps else 0.0
+            run_left = self._run_eta(left, epochs - self._epoch - 1)
+            log(
+                f"epoch {self._epoch + 1}/{epochs}: batch {batch + 1}/{steps or '?'}, "
+                f"epoch ETA {_eta(left)}, run ETA {_eta(run_left)}"
+            )
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - self._t0
@@ -167,7 +204,8 @@ def _callbacks(save_best, epochs: int):
             for k, v in (logs or {}).items():
                 self.history.setdefault(k, []).append(float(v))
             parts = " - ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
-            log(f"epoch {epoch + 1}/{epochs} - {seconds:.1f}s - {parts}")
+            eta = self._run_eta(0.0, epochs - epoch - 1)
+            log(f"epoch {epoch + 1}/{epochs} - {seconds:.1f}s - {parts} - ETA {_eta(eta)}")
 
     class BestWeights(keras.callbacks.Callback):
         """Keep (and restore at the end) the weights of the lowest validation loss."""
@@ -185,7 +223,8 @@ def _callbacks(save_best, epochs: int):
                 self.weights = [v.numpy() for v in self.model.weights]
                 save_best()
 
-        def on_train_end(self, logs=None):
+        def restore_best(self):
+            """At the end of the run (not of each per-epoch fit call)."""
             if self.weights is not None:
                 for v, w in zip(self.model.weights, self.weights):
                     v.assign(w)
@@ -238,10 +277,46 @@ def _work_around_keras_20585(model, train_ds) -> None:
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
-def _list_files(cfg: TrainConfig) -> tuple[Layout, dict[str, SplitFiles]]:
+def _sources_root(cfg: TrainConfig) -> Path:
+    """With --sources, --data is the folder holding the source folders (default: shared data)."""
+    from edge_runtime.evaluation import default_sample_dir, shared_data_dir
+
+    return shared_data_dir() if cfg.data == str(default_sample_dir()) else Path(cfg.data)
+
+
+def _list_sources(cfg: TrainConfig):
+    """--sources: the pooled splits of the training sources, hold-outs and evaluation-only
+    sets kept out of train and valid (train/sources.py)."""
+    from .sources import build_mix, load_sources
+
+    sources = load_sources(cfg.sources)
+    root = _sources_root(cfg)
+    mix = build_mix(sources, root, cfg.hold_out, cfg.limit_per_class, cfg.seed)
+    layout = Layout(root=root, split_dirs={}, csv_files={})
+    for row in mix.rows:
+        used = row["used"]
+        log(
+            f"source {row['name']} ({row['class']}, {row['family']}): {row['role']}, "
+            f"train {used['train']} / valid {used['valid']} / test {used['test']}"
+        )
+    return layout, mix.splits, mix, sources
+
+
+def _list_files(cfg: TrainConfig) -> tuple[Layout, dict[str, SplitFiles], Any, Any]:
     """Data first: a missing split or an empty class fails before TensorFlow even loads."""
-    layout = find_layout(cfg.data, cfg.use_csv)
-    files = {s: list_split(layout, s, cfg.limit_per_class, cfg.seed) for s in SPLITS}
+    from .sources import check_trainable, load_sources
+
+    mix = sources = None
+    if cfg.sources:
+        layout, files, mix, sources = _list_sources(cfg)
+    else:
+        layout = find_layout(cfg.data, cfg.use_csv)
+        files = {s: list_split(layout, s, cfg.limit_per_class, cfg.seed) for s in SPLITS}
+        # Evaluation-only sets (train/sources.json) never train, whichever way they come in.
+        from edge_runtime.evaluation import shared_data_dir
+
+        trained = files["train"].samples + files["valid"].samples
+        check_trainable(trained, load_sources(), shared_data_dir())
     for f in files.values():
         require_both_classes(f, str(layout.root))
     counts = ", ".join(
@@ -251,7 +326,7 @@ def _list_files(cfg: TrainConfig) -> tuple[Layout, dict[str, SplitFiles]]:
     if layout.csv_files:
         csv_note = f" (file lists from {', '.join(sorted(layout.csv_files))} CSV)"
     log(f"data {layout.root}: {counts}{csv_note}")
-    return layout, files
+    return layout, files, mix, sources
 
 
 def _build(state: _Run):
@@ -269,7 +344,7 @@ def _build(state: _Run):
     split = None
     with strategy.scope():  # the variables (and the cached tail's) belong to the strategy
         built = build_model(cfg)
-        if cfg.cache_features != "off" and not cfg.augment:
+        if cfg.cache_features != "off" and not cfg.random_each_epoch():
             split = cache_split(built.model)
     if split is None and cfg.cache_features == "on":
         raise ConfigError(
@@ -301,25 +376,78 @@ def _build(state: _Run):
     return strategy, built, split
 
 
+_after_epoch = None  # tests: called with the finished epoch's number after its checkpoint
+
+
+def _fingerprint(state: _Run) -> str:
+    """What must not change between an interrupted run and its resumption."""
+    import hashlib
+
+    recipe = {k: v for k, v in state.cfg.to_dict().items() if k not in _ENGINE_FIELDS}
+    listed = {s: [x.path for x in f.samples] for s, f in state.files.items() if s != "test"}
+    text = json.dumps({"recipe": recipe, "files": listed}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Where and how a run executes, not what it computes: these may differ on --resume.
+_ENGINE_FIELDS = (
+    "out", "resume", "strategy", "cache_features", "in_memory", "memory_gb", "checkpoint",
+    "overwrite", "extra", "data",
+)  # fmt: skip
+
+
 def _fit(state: _Run, strategy, built, trained, splits, callbacks) -> None:
+    """One Keras fit call per epoch on that epoch's dataset (a function of seed and epoch),
+    a checkpoint after each; --resume restores the last one and goes on from there."""
+    from .checkpoint import load_checkpoint, restore, save_checkpoint
     from .model import compile_model
 
     cfg = state.cfg
-    train_ds = splits["train"].dataset(cfg, shuffle=True)
+    epoch_log, best = callbacks
     val_ds = splits["valid"].dataset(cfg, shuffle=False)
     with strategy.scope():
         compile_model(trained, cfg, built)
+    fingerprint = _fingerprint(state)
+    start = 0
+    if cfg.resume:
+        ck = load_checkpoint(state.run)
+        if ck.fingerprint != fingerprint:
+            raise ConfigError(
+                f"--resume {cfg.resume}: the recipe or the file lists differ from the "
+                "interrupted run's (data changed?)"
+            )
+        with strategy.scope():
+            restore(trained, ck)
+        start = ck.epochs_done
+        epoch_log.history = ck.history
+        best.best, best.best_epoch = ck.best_val_loss, ck.best_epoch
+        best.weights = ck.best_weights
+        log(f"resuming {state.run.path} after epoch {start} of {cfg.epochs}")
     if cfg.strategy == "multiworker":
-        _work_around_keras_20585(trained, train_ds)
+        _work_around_keras_20585(trained, splits["train"].dataset(cfg, True, start))
     t0 = time.perf_counter()
-    trained.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.epochs,
-        verbose=0,
-        shuffle=False,
-        callbacks=list(callbacks),
-    )
+    for epoch in range(start, cfg.epochs):
+        trained.fit(
+            splits["train"].dataset(cfg, shuffle=True, epoch=epoch),
+            validation_data=val_ds,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            verbose=0,
+            shuffle=False,
+            callbacks=[epoch_log, best],
+        )
+        if state.chief:
+            meta = {
+                "epochs_done": epoch + 1,
+                "history": epoch_log.history,
+                "best_val_loss": float(best.best),
+                "best_epoch": best.best_epoch,
+                "fingerprint": fingerprint,
+            }
+            save_checkpoint(state.run, trained, meta, best.weights)
+        if _after_epoch is not None:
+            _after_epoch(epoch + 1)
+    best.restore_best()
     state.timing["fit_seconds"] = round(time.perf_counter() - t0, 3)
 
 
@@ -344,6 +472,7 @@ class _Evaluation:
     threshold_source: str
     metrics: dict[str, Any]
     test_m: BinaryMetrics
+    per_source: dict[str, Any] | None = None
 
 
 def _evaluate(state: _Run, splits, failed, forward_model) -> _Evaluation:
@@ -418,6 +547,14 @@ def _write_results(state: _Run, history: dict, ev: _Evaluation) -> None:
         run.write_threshold(ev.threshold, ev.threshold_source, valid_acc)
     listed = {s: f.counts() for s, f in state.files.items()}
     extra = {"limit_per_class": cfg.limit_per_class, "listed": listed}
+    if state.mix is not None:
+        from .sources import per_source_markdown
+
+        extra["sources_file"] = state.sources.path
+        extra["held_out"] = sorted(state.mix.held_out)
+        extra["per_source"] = state.mix.rows
+        run.write_json(PER_SOURCE_FILE, ev.per_source)
+        run.write_text(PER_SOURCE_TABLE, per_source_markdown(ev.per_source))
     run.write_json(DATA_SUMMARY_FILE, summary(state.layout, state.usable, state.skipped, extra))
     state.write_config()
 
@@ -426,6 +563,7 @@ def _train(state: _Run) -> tuple[dict[str, Any], _Evaluation, bool]:
     """Build, fit (Ctrl-C: what was finished stays), save, evaluate."""
     from .model import save_model_atomic
     from .pipeline import FailedFiles, make_forward
+    from .sources import class_weights, sample_weights
     from .splits import prepare_splits
 
     cfg, run = state.cfg, state.run
@@ -438,9 +576,23 @@ def _train(state: _Run) -> tuple[dict[str, Any], _Evaluation, bool]:
             save_model_atomic(model, run.model_path)
 
     epoch_log, best = _callbacks(save_best, cfg.epochs)
+    weights = {n: sample_weights(state.files[n].samples, cfg.balance) for n in ("train", "valid")}
+    if cfg.balance != "none":
+        w = class_weights(state.files["train"].samples)
+        state.resolved["class_weights"] = {LABELS[k]: round(v, 6) for k, v in w.items()}
+        log(f"class balance: sample weight fake {w[0]:.3f}, real {w[1]:.3f}")
     try:
         splits, trained = prepare_splits(
-            state.files, cfg, cfg.spec(), model, split, run.path, failed, state.timing, state.where
+            state.files,
+            cfg,
+            cfg.spec(),
+            model,
+            split,
+            run.path,
+            failed,
+            state.timing,
+            state.where,
+            weights,
         )
         _fit(state, strategy, built, trained, splits, (epoch_log, best))
     except KeyboardInterrupt:
@@ -453,8 +605,31 @@ def _train(state: _Run) -> tuple[dict[str, Any], _Evaluation, bool]:
     if best.weights is None:
         log("validation loss never finite: keeping the last epoch's weights")
     save_model_atomic(model, run.model_path)
-    ev = _evaluate(state, splits, failed, make_forward(model))
+    forward = make_forward(model)
+    ev = _evaluate(state, splits, failed, forward)
+    if state.mix is not None:
+        ev.per_source = _per_source(state, ev, forward)
     return history, ev, split is not None
+
+
+def _per_source(state: _Run, ev: _Evaluation, forward) -> dict[str, Any]:
+    """Every source's test split (held-out and evaluation-only ones too) at the run's threshold."""
+    from .pipeline import forward_files
+    from .sources import per_source_markdown, per_source_table
+
+    cfg, mix = state.cfg, state.mix
+    samples = state.files["test"].samples
+    p_fake = {samples[i].path: float(p) for i, p in zip(ev.test.index, ev.test.p_fake)}
+    rest = [s for f in mix.per_source_test.values() for s in f.samples if s.path not in p_fake]
+    if rest:
+        probs, _, idx, bad = forward_files(
+            forward, SplitFiles("evaluation-only", rest), cfg.spec(), cfg.batch_size
+        )
+        p_fake.update({rest[i].path: float(p) for i, p in zip(idx, probs[:, FAKE_INDEX])})
+        state.skipped += bad
+    table = per_source_table(mix, state.sources, p_fake, ev.threshold)
+    log("per source (test splits):\n" + per_source_markdown(table))
+    return table
 
 
 def run_fit(cfg: TrainConfig) -> FitResult:
@@ -467,7 +642,9 @@ def run_fit(cfg: TrainConfig) -> FitResult:
             "--cache-features on: augmentation changes what enters the frozen layers; "
             "use --cache-features auto or off with --augment"
         )
-    layout, files = _list_files(cfg)
+    if cfg.resume:
+        cfg = _resumed_config(cfg)
+    layout, files, mix, sources = _list_files(cfg)
     run = _prepare_out(cfg, chief)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     state = _Run(
@@ -477,9 +654,56 @@ def run_fit(cfg: TrainConfig) -> FitResult:
         layout,
         files,
         {"status": "running", "started": started, "command": sys.argv},
+        mix=mix,
+        sources=sources,
     )
     state.skipped = [k for f in files.values() for k in f.skipped]
-    history, ev, used_cache = _train(state)
+    with _log_to(run, chief, append=bool(cfg.resume)):
+        history, ev, used_cache = _train(state)
+        return _finish(state, history, ev, used_cache, t_start)
+
+
+def _resumed_config(cfg: TrainConfig) -> TrainConfig:
+    """--resume RUN: the run's own recipe and data; the engine settings of this command."""
+    run = RunFolder(Path(cfg.resume))
+    recorded = run.config()
+    if not recorded:
+        raise ConfigError(f"--resume {cfg.resume}: no {CONFIG_FILE} (not a run folder)")
+    if not run.file(CHECKPOINT_FILE).is_file():
+        raise ConfigError(f"--resume {cfg.resume}: no {CHECKPOINT_FILE} (nothing to resume)")
+    resumed = config_of_run(recorded)
+    for name in ("strategy", "cache_features", "in_memory", "memory_gb", "checkpoint"):
+        setattr(resumed, name, getattr(cfg, name))
+    resumed.out, resumed.resume, resumed.overwrite = str(run.path), str(run.path), False
+    return resumed.validate()
+
+
+class _log_to:
+    """The run's progress lines also go to <run>/train.log (a background run's log)."""
+
+    def __init__(self, run: RunFolder, chief: bool, append: bool) -> None:
+        self.handler = None
+        if chief:
+            self.handler = logging.FileHandler(run.file(LOG_FILE), mode="a" if append else "w")
+            self.handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+            self.handler.setLevel(logging.INFO)
+
+    def __enter__(self):
+        if self.handler is not None:
+            logging.getLogger("train").addHandler(self.handler)
+            if logging.getLogger("train").getEffectiveLevel() > logging.INFO:
+                logging.getLogger("train").setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        if self.handler is not None:
+            logging.getLogger("train").removeHandler(self.handler)
+            self.handler.close()
+        return False
+
+
+def _finish(state: _Run, history, ev, used_cache, t_start) -> FitResult:
+    run, chief = state.run, state.chief
     state.timing["total_seconds"] = round(time.perf_counter() - t_start, 3)
     history["timing"] = state.timing
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -493,6 +717,7 @@ def run_fit(cfg: TrainConfig) -> FitResult:
     if chief:
         _write_results(state, history, ev)
     shutil.rmtree(run.file(FEATURE_CACHE_DIR), ignore_errors=True)
+    run.file(CHECKPOINT_FILE).unlink(missing_ok=True)  # done: nothing left to resume
     if not chief:
         shutil.rmtree(run.path, ignore_errors=True)
     auc = ev.test_m.roc_auc

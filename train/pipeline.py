@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import EdgeDetectError, PreprocessSpec
 
-from .augment import augmented_loader
 from .data import DecodedSet, SplitFiles, decode_files
 
 log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
@@ -44,6 +43,12 @@ def _options():
     return opts
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled order of one epoch: a function of (n, seed, epoch) only, so a resumed run
+    and the cached and image paths all see the same batches."""
+    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int64)
+
+
 def array_dataset(
     x: np.ndarray,
     y: np.ndarray,
@@ -52,35 +57,36 @@ def array_dataset(
     seed: int,
     spec: PreprocessSpec | None = None,
     rows: np.ndarray | None = None,
+    epoch: int = 0,
+    weights: np.ndarray | None = None,
 ):
     """Batches of (x[idx], y[idx]) gathered from numpy arrays (RAM or np.memmap).
 
     spec: x holds uint8 images to normalise; None: x is already network input (cached features).
     rows: use only these rows of x and y (files that decoded), without copying x.
-    The shuffled index order depends only on (n, seed), so the cached and the image path see
-    the same batches.
+    weights: one sample weight per row of y (class balance); batches are then (x, y, w).
     """
     import tensorflow as tf
 
     n = len(y) if rows is None else len(rows)
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    order = epoch_order(n, seed, epoch) if shuffle else np.arange(n, dtype=np.int64)
+    ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
     x_dtype = tf.as_dtype(x.dtype)
+    w_all = np.ones(len(y), np.float32) if weights is None else weights.astype(np.float32)
 
     def gather(idx):
         i = np.asarray(idx) if rows is None else rows[np.asarray(idx)]
-        return np.asarray(x[i]), np.asarray(y[i], dtype=np.float32)
+        return np.asarray(x[i]), np.asarray(y[i], dtype=np.float32), w_all[i]
 
     def fetch(idx):
-        xb, yb = tf.numpy_function(gather, [idx], (x_dtype, tf.float32))
+        xb, yb, wb = tf.numpy_function(gather, [idx], (x_dtype, tf.float32, tf.float32))
         xb.set_shape((None,) + tuple(x.shape[1:]))
         yb.set_shape((None,) + tuple(y.shape[1:]))
-        return xb, yb
+        wb.set_shape((None,))
+        return (xb, yb, wb) if weights is not None else (xb, yb)
 
-    def to_input(xb, yb):
-        return normalize_tf(xb, spec), yb
+    def to_input(xb, yb, *wb):
+        return (normalize_tf(xb, spec), yb, *wb)
 
     ds = ds.map(fetch)
     if spec is not None:
@@ -107,22 +113,28 @@ def file_dataset(
     shuffle: bool,
     seed: int,
     failed: FailedFiles,
-    augment: Sequence[str] = (),
-    random_crop_fraction: float | None = None,
+    loader: Callable[[str, np.random.Generator], np.ndarray] | None = None,
+    epoch: int = 0,
+    weights: np.ndarray | None = None,
 ):
-    """Batches decoded from the files each epoch (for augmentation, or sets too big for RAM)."""
+    """Batches decoded from the files each epoch (for augmentation, or sets too big for RAM).
+
+    loader(path, rng) -> uint8 network input (augmentation / harmonisation); None: the runtime's
+    load_resized. Each file gets its own random stream per epoch, from (seed, epoch): a resumed
+    run sees the same pixels. weights: a sample weight per file, multiplied in.
+    """
     import tensorflow as tf
 
     paths = [s.path for s in files.samples]
     labels = one_hot(np.array([s.label for s in files.samples], dtype=np.int64))
-    loader = augmented_loader(spec, augment, random_crop_fraction) if augment else None
+    w_all = np.ones(len(paths), np.float32) if weights is None else weights.astype(np.float32)
     blank = np.zeros((spec.height, spec.width, 3), dtype=np.uint8)
 
     def load(i, sample_seed):
         path = paths[int(i)]
         try:
             if loader is not None:
-                pixels = loader(path, np.random.default_rng(int(sample_seed) & 0x7FFFFFFFFFFFFFFF))
+                pixels = loader(path, np.random.default_rng(int(sample_seed)))
             else:
                 pixels = load_resized(path, spec)
         except EdgeDetectError as e:
@@ -130,7 +142,7 @@ def file_dataset(
             failed.add(path, text[len(path) + 2 :] if text.startswith(path + ": ") else text)
             # Weight 0 instead of filtering: the dataset keeps its known length.
             return blank, labels[int(i)], np.float32(0.0)
-        return pixels, labels[int(i)], np.float32(1.0)
+        return pixels, labels[int(i)], w_all[int(i)]
 
     def fetch(i, sample_seed):
         x, y, w = tf.numpy_function(load, [i, sample_seed], (tf.uint8, tf.float32, tf.float32))
@@ -142,12 +154,11 @@ def file_dataset(
     def to_input(xb, yb, wb):
         return normalize_tf(xb, spec), yb, wb
 
-    ds = tf.data.Dataset.range(len(paths))
-    if shuffle:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    # One random seed per element and epoch, drawn from a seeded stream: reproducible runs.
-    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip((ds, seeds))
+    n = len(paths)
+    order = epoch_order(n, seed, epoch) if shuffle else np.arange(n, dtype=np.int64)
+    # One random seed per element and epoch, drawn from (seed, epoch): reproducible, resumable.
+    seeds = np.random.default_rng([seed + 1, epoch]).integers(0, 2**62, n, dtype=np.int64)
+    ds = tf.data.Dataset.from_tensor_slices((order, seeds))
     ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size).map(to_input)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
@@ -184,12 +195,15 @@ def forward_images(
 
 
 def decoded_chunks(
-    files: SplitFiles, spec: PreprocessSpec, chunk: int = 1024
+    files: SplitFiles,
+    spec: PreprocessSpec,
+    chunk: int = 1024,
+    loader: Callable[[str], np.ndarray] | None = None,
 ) -> Iterator[tuple[int, DecodedSet]]:
     """Decode a file list chunk by chunk (bounded memory); `index` stays global."""
     for start in range(0, len(files.samples), chunk):
         part = SplitFiles(files.name, files.samples[start : start + chunk])
-        dec = decode_files(part, spec)
+        dec = decode_files(part, spec, loader=loader)
         dec.index = dec.index + start
         yield start, dec
 
@@ -202,6 +216,7 @@ def forward_files(
     out: np.ndarray | None = None,
     chunk: int = 1024,
     what: str = "forward",
+    loader: Callable[[str], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """Decode + run the network over a file list in chunks.
 
@@ -212,7 +227,7 @@ def forward_files(
     outputs, labels, index, skipped = [], [], [], []
     n = len(files.samples)
     done = 0
-    for _, dec in decoded_chunks(files, spec, chunk):
+    for _, dec in decoded_chunks(files, spec, chunk, loader):
         y = forward_images(forward, dec.images, spec, batch_size)
         if out is not None:
             if len(dec.index):

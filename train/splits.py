@@ -26,6 +26,7 @@ from edge_runtime.types import FAKE_INDEX, PreprocessSpec
 
 from .config import TrainConfig
 from .data import Skipped, SplitFiles, decode_files, require_both_classes
+from .harmonize import Harmonize, harmonized_loader, training_loader
 from .pipeline import (
     FailedFiles,
     array_dataset,
@@ -55,12 +56,14 @@ class SplitData:
     files: SplitFiles
     skipped: list[Skipped] = field(default_factory=list)
     index: np.ndarray | None = None
+    weights: np.ndarray | None = None  # a sample weight per listed file (class balance)
 
     @property
     def name(self) -> str:
         return self.files.name
 
-    def dataset(self, cfg: TrainConfig, shuffle: bool):
+    def dataset(self, cfg: TrainConfig, shuffle: bool, epoch: int = 0):
+        """This split's batches in `epoch` (order and random draws depend on seed and epoch)."""
         raise NotImplementedError
 
     def score(self, cfg: TrainConfig, spec: PreprocessSpec, forward_model) -> Scores:
@@ -84,9 +87,10 @@ class CachedSplit(SplitData):
     labels: np.ndarray | None = None  # label of every listed file
     tail: object = None  # the trainable part of the model, which the features feed
 
-    def dataset(self, cfg: TrainConfig, shuffle: bool):
+    def dataset(self, cfg: TrainConfig, shuffle: bool, epoch: int = 0):
+        y = one_hot(self.labels)
         return array_dataset(
-            self.store, one_hot(self.labels), cfg.batch_size, shuffle, cfg.seed, rows=self.index
+            self.store, y, cfg.batch_size, shuffle, cfg.seed, None, self.index, epoch, self.weights
         )
 
     def score(self, cfg: TrainConfig, spec: PreprocessSpec, forward_model) -> Scores:
@@ -105,9 +109,12 @@ class DecodedSplit(SplitData):
     images: np.ndarray | None = None  # uint8, one per usable file
     labels: np.ndarray | None = None
 
-    def dataset(self, cfg: TrainConfig, shuffle: bool):
+    def dataset(self, cfg: TrainConfig, shuffle: bool, epoch: int = 0):
         y = one_hot(self.labels)
-        return array_dataset(self.images, y, cfg.batch_size, shuffle, cfg.seed, spec=self.spec)
+        w = None if self.weights is None else self.weights[self.index]
+        return array_dataset(
+            self.images, y, cfg.batch_size, shuffle, cfg.seed, self.spec, None, epoch, w
+        )
 
     def score(self, cfg: TrainConfig, spec: PreprocessSpec, forward_model) -> Scores:
         probs = forward_images(forward_model, self.images, spec, cfg.batch_size)
@@ -119,8 +126,13 @@ class StreamedSplit(SplitData):
     spec: PreprocessSpec | None = None
     failed: FailedFiles | None = None  # files that failed while streaming, with the reason
     augment: tuple[str, ...] = ()
+    harmonize: Harmonize | None = None  # training images only
 
-    def dataset(self, cfg: TrainConfig, shuffle: bool):
+    def dataset(self, cfg: TrainConfig, shuffle: bool, epoch: int = 0):
+        h = self.harmonize or Harmonize(0)
+        loader = training_loader(
+            h, self.spec, cfg.seed, epoch, self.augment, cfg.random_crop_fraction
+        )
         return file_dataset(
             self.files,
             self.spec,
@@ -128,8 +140,9 @@ class StreamedSplit(SplitData):
             shuffle,
             cfg.seed,
             self.failed,
-            self.augment,
-            cfg.random_crop_fraction,
+            loader,
+            epoch,
+            self.weights,
         )
 
     def score(self, cfg: TrainConfig, spec: PreprocessSpec, forward_model) -> Scores:
@@ -154,6 +167,12 @@ def feature_store(
     )
 
 
+def _fixed_loader(cfg: TrainConfig, spec: PreprocessSpec, name: str):
+    """The one-draw-per-file harmonised loader of the training split (None: runtime's own)."""
+    h = cfg.harmonize()
+    return harmonized_loader(h, spec, cfg.seed) if name == "train" and h.on else None
+
+
 def _cached(files: dict[str, SplitFiles], cfg, spec, split, out: Path, timing) -> dict:
     t0 = time.perf_counter()
     fwd_prefix = make_forward(split.prefix)
@@ -161,10 +180,16 @@ def _cached(files: dict[str, SplitFiles], cfg, spec, split, out: Path, timing) -
     for name in ("train", "valid"):
         store = feature_store(len(files[name].samples), split.feature_shape, cfg, out, name)
         store, _, idx, bad = forward_files(
-            fwd_prefix, files[name], spec, cfg.batch_size, out=store, what="caching features of"
+            fwd_prefix,
+            files[name],
+            spec,
+            cfg.batch_size,
+            out=store,
+            what="caching features of",
+            loader=_fixed_loader(cfg, spec, name),
         )
         labels = np.array([s.label for s in files[name].samples], dtype=np.int64)
-        splits[name] = CachedSplit(files[name], bad, idx, store, labels, split.tail)
+        splits[name] = CachedSplit(files[name], bad, idx, None, store, labels, split.tail)
     timing["feature_cache_seconds"] = round(time.perf_counter() - t0, 3)
     n = sum(len(s.index) for s in splits.values())
     log(f"cached features of {n} images in {timing['feature_cache_seconds']:.1f}s")
@@ -180,13 +205,15 @@ def _images(files: dict[str, SplitFiles], cfg, spec, failed, timing) -> dict:
     splits: dict[str, SplitData] = {}
     for name in ("train", "valid"):
         augment = cfg.augment if name == "train" else ()
-        if in_memory and not augment:
-            dec = decode_files(files[name], spec)
+        random = cfg.random_each_epoch() and name == "train"
+        if in_memory and not random:
+            dec = decode_files(files[name], spec, loader=_fixed_loader(cfg, spec, name))
             splits[name] = DecodedSplit(
-                files[name], dec.skipped, dec.index, spec, dec.images, dec.labels
+                files[name], dec.skipped, dec.index, None, spec, dec.images, dec.labels
             )
         else:
-            splits[name] = StreamedSplit(files[name], [], None, spec, failed, augment)
+            h = cfg.harmonize() if name == "train" else None
+            splits[name] = StreamedSplit(files[name], [], None, None, spec, failed, augment, h)
     timing["decode_seconds"] = round(time.perf_counter() - t0, 3)
     how = "decoded images in memory" if isinstance(splits["train"], DecodedSplit) else None
     log(
@@ -207,14 +234,19 @@ def prepare_splits(
     failed: FailedFiles,
     timing: dict,
     where: str,
+    weights: dict[str, np.ndarray | None] | None = None,
 ) -> tuple[dict[str, SplitData], object]:
-    """train and valid on their data path, and the model to fit (the tail when cached)."""
+    """train and valid on their data path, and the model to fit (the tail when cached).
+
+    weights: per split, a sample weight per listed file (None: every file 1)."""
     if split is not None:
         splits = _cached(files, cfg, spec, split, out, timing)
         trained = split.tail
     else:
         splits = _images(files, cfg, spec, failed, timing)
         trained = model
+    for name, s in splits.items():
+        s.weights = (weights or {}).get(name)
     for s in splits.values():
         if s.index is not None:
             require_both_classes(s.usable(failed), where)
