@@ -225,3 +225,38 @@ def test_harmonize_removes_the_resolution_cue(tmp_path):
         img = Image.open(_jpeg_file(tmp_path / f"{size}.jpg", size, 95, 0))
         out = Image.open(io.BytesIO(harmonized_bytes(img, h, file_rng("a.jpg", 0))))
         assert out.size == (64, 64)
+
+
+def test_jpeg_quality_estimate(tmp_path):
+    from train.shortcuts import jpeg_quality
+
+    for q in (60, 75, 90, 95):
+        img = Image.open(_jpeg_file(tmp_path / f"{q}.jpg", 64, q, 0))
+        assert jpeg_quality(img) == q
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    assert jpeg_quality(Image.open(tmp_path / "a.png")) == 101  # not a JPEG
+
+
+def test_shortcut_check_sees_a_format_cue_and_the_pipeline_removes_it(tmp_path):
+    """Generated sources whose classes differ only in format (size, quality): the format-only
+    classifier reads the label before the pipeline and cannot after it."""
+    from train.shortcuts import shortcut_check
+
+    for cls, size, quality in (("real", 120, 95), ("fake", 64, 50)):
+        d = tmp_path / "set" / cls
+        d.mkdir(parents=True)
+        for i in range(60):
+            _jpeg_file(d / f"{cls}_{i}.jpg", size, quality, i)  # same content distribution
+    spec = {
+        "split_salt": "t",
+        "split_fractions": {"train": 0.6, "valid": 0.1, "test": 0.3},
+        "sources": [
+            {"name": f"s_{c}", "folder": "set", "class": c, "splits": "hash", "family": f}
+            for c, f in (("real", "real"), ("fake", "gan"))
+        ],
+    }
+    (tmp_path / "sources.json").write_text(json.dumps(spec))
+    h = Harmonize(size=64, quality=(60, 95), scale=(0.75, 1.5))
+    result = shortcut_check(str(tmp_path / "sources.json"), str(tmp_path), h, None, 0)
+    assert result["before"]["accuracy"] > 0.95
+    assert result["after"]["size_and_quality"] < 0.75

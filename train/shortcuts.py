@@ -88,7 +88,7 @@ def _score(train_x, train_y, test_x, test_y) -> dict[str, Any]:
     majority = max(test_y.mean(), 1 - test_y.mean())
     return {
         "accuracy": float((pred == test_y).mean()),
-        "roc_auc": roc_auc(test_y, 1.0 - p_real),  # P(fake) convention of the evaluation layer
+        "roc_auc": roc_auc(test_y, p_real),  # positive class = real, as the evaluation layer
         "majority_share": float(majority),
         "n_train": len(train_y),
         "n_test": len(test_y),
@@ -121,6 +121,10 @@ def shortcut_check(
         y_fit = np.array([s.label == REAL_INDEX for s in fit_rows], dtype=np.float64)
         y_test = np.array([s.label for s in test_rows], dtype=np.int64)
         result[stage] = _score(x_fit, y_fit, x_test, y_test)
+        # Which features carry what is left: bytes per pixel also follows image content
+        # (texture, blur), width/height/quality are pure format.
+        for name, cols in (("bytes_per_pixel", [0]), ("size_and_quality", [1, 2, 3])):
+            result[stage][name] = _score(x_fit[:, cols], y_fit, x_test[:, cols], y_test)["accuracy"]
         log(f"{stage}: format-only accuracy {result[stage]['accuracy']:.4f}")
     return result
 
@@ -208,14 +212,16 @@ def stability_markdown(result: dict[str, Any]) -> str:
 
 def shortcut_markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| stage | format-only accuracy | ROC AUC | majority share | n train | n test |",
-        "|---|---|---|---|---|---|",
+        "| stage | all four features: accuracy | ROC AUC | bytes/pixel only | "
+        "width, height, quality only | majority share | n train | n test |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for stage in ("before", "after"):
         r = result[stage]
         auc = "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}"
         lines.append(
-            f"| {stage} | {r['accuracy']:.4f} | {auc} | {r['majority_share']:.4f} | "
+            f"| {stage} | {r['accuracy']:.4f} | {auc} | {r['bytes_per_pixel']:.4f} | "
+            f"{r['size_and_quality']:.4f} | {r['majority_share']:.4f} | "
             f"{r['n_train']} | {r['n_test']} |"
         )
     return "\n".join(lines) + "\n"
