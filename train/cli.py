@@ -271,7 +271,22 @@ def _add_evaluate(sub) -> None:
         "(positive = real).",
     )
     p.add_argument("model", help="model.keras of a run, or a .tflite / bundle / variant name")
-    p.add_argument("sets", nargs="+", help="labelled folders (real/ and/or fake/), or a layout")
+    p.add_argument(
+        "sets",
+        nargs="*",
+        help="labelled folders (real/ and/or fake/), or a layout; none with --sources",
+    )
+    p.add_argument(
+        "--sources",
+        nargs="?",
+        const=str(SOURCES_FILE),
+        default=None,
+        help="one row per source of train/sources.json (or FILE): its test split by the fixed "
+        "hash split, evaluation-only sets whole",
+    )
+    p.add_argument(
+        "--data", default=None, help="with --sources: the folder holding them (../shared/data)"
+    )
     p.add_argument(
         "--json",
         dest="json_out",
@@ -416,17 +431,15 @@ def _fit(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from edge_runtime.fileio import atomic_write_json
 
-    from .evaluate import evaluate_sets, report, table
+    from .evaluate import evaluate_sets, evaluate_sources, report, table
 
-    rows, t = evaluate_sets(
-        args.model,
-        args.sets,
-        args.threshold,
-        args.batch_size,
-        args.num_threads,
-        args.limit_per_class,
-        args.seed,
-    )
+    if args.sources and args.sets:
+        usage_error(f"{PROG} evaluate", "give either SET folders or --sources, not both")
+    common = (args.threshold, args.batch_size, args.num_threads, args.limit_per_class, args.seed)
+    if args.sources:
+        rows, t = evaluate_sources(args.model, args.sources, args.data, *common)
+    else:
+        rows, t = evaluate_sets(args.model, args.sets, *common)
     result = report(args.model, rows, t)
     if args.json_out == "-":
         print(json.dumps(result, indent=2))

@@ -147,6 +147,35 @@ def evaluate_sets(
     return rows, t
 
 
+def evaluate_sources(
+    model: str,
+    sources_file: str | None,
+    root: str | None = None,
+    threshold: float | None = None,
+    batch_size: int = 64,
+    num_threads: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+) -> tuple[list[EvalRow], float]:
+    """One row per source of train/sources.json: its test split (evaluation-only sets whole)."""
+    from .sources import build_mix, load_sources
+
+    sources = load_sources(sources_file)
+    mix = build_mix(sources, root, (), limit, seed)
+    scorer = make_scorer(model, batch_size, num_threads)
+    t = threshold if threshold is not None else scorer.threshold
+    if not 0.0 <= t <= 1.0:
+        raise ConfigError(f"--threshold: {t} not in [0, 1]")
+    rows = []
+    for src in sources.sources:
+        files = mix.per_source_test[src.name]
+        log(f"evaluating {src.name}: {len(files.samples)} images")
+        p_fake, labels, skipped = scorer.score(files)
+        name = f"{src.name} ({src.family})"
+        rows.append(EvalRow(name, src.folder, binary_metrics(labels, p_fake, t), skipped))
+    return rows, t
+
+
 def _unique_names(sets: Sequence[str], names: Sequence[str]) -> list[str]:
     """Set names (folder, or layout/test), made longer where two sets would share one."""
     out = list(names)
