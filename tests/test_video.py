@@ -275,3 +275,31 @@ def test_no_camera_fails_with_one_line_and_exit_2(monkeypatch):
 def test_video_usage_errors_exit_2(args, needle):
     result = run_cli(*args)
     assert result.exit_code == 2 and needle in result.stderr
+
+
+@requires_av
+@requires_shared_data
+def test_camera_loop_prints_faces_and_fps_until_the_duration(two_face_clip, monkeypatch):
+    """The live loop (newest-frame reader thread, the same detector path, tracks) fed by the
+    clip's frames at about 10 frames/s in place of a device, which this machine lacks."""
+    import time
+
+    import edge_runtime.video as video
+
+    def fake_camera(index):
+        assert index == 3
+        frames = _decoded_frames(two_face_clip)
+        for frame in frames + [frames[-1]] * 30:  # 5 s: the clip, then its last frame held
+            time.sleep(0.1)
+            yield Image.fromarray(frame)
+
+    monkeypatch.setattr(video, "open_camera", fake_camera)
+    start = time.perf_counter()
+    result = run_cli("--camera", "3", "--duration", "1.2", "-t", "2")
+    assert result.exit_code == 0, result.stderr
+    assert time.perf_counter() - start < 4  # stopped by --duration, not by the frames' end
+    lines = result.stdout.splitlines()
+    assert len(lines) >= 3
+    for line in lines:
+        assert " fps  " in line and "track 1: " in line and "track 2: " in line
+    assert "frames judged in" in result.stderr and "  track 1: " in result.stderr
