@@ -70,6 +70,8 @@ def _version() -> str:
 
 
 def detect_parser() -> ArgumentParser:
+    from .video import DEFAULT_SAMPLE_FPS  # standard library and .types only: no PyAV here
+
     p = ArgumentParser(
         prog=PROG,
         usage=USAGE,
@@ -142,7 +144,9 @@ def detect_parser() -> ArgumentParser:
         default=None,
         metavar="F",
         help="video: judge F frames per second of video, each through the face stage and the "
-        "classifier; faces are linked into tracks across them  [default: 4]",
+        "classifier; faces are linked into tracks across them; with --camera: judge at most F "
+        f"frames per second  [default: {DEFAULT_SAMPLE_FPS:g} for files; camera: as fast as "
+        "it goes]",
     )
     p.add_argument(
         "--max-frames",
