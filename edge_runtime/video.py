@@ -308,6 +308,14 @@ def _reason(e: BaseException) -> str:
     return " ".join(str(text).split())
 
 
+def _upright(frame):
+    """The frame as shown: a phone's portrait clip is stored sideways with a display matrix
+    (PyAV's `rotation`: the degrees it turns the picture counter-clockwise, as PIL's rotate)."""
+    img = frame.to_image()
+    rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+    return img.rotate(rotation, expand=True) if rotation else img
+
+
 def sample_frames(path: str, sample_fps: float, max_frames: int | None = None):
     """Yield (frame index, time s, PIL RGB image) of the sampled frames of a video file.
 
@@ -339,7 +347,7 @@ def sample_frames(path: str, sample_fps: float, max_frames: int | None = None):
                 t = float(frame.time) if frame.time is not None else (n - 1) / rate
                 if not sampler.keep(t):
                     continue
-                yield n - 1, t, frame.to_image()  # only kept frames are converted to RGB
+                yield n - 1, t, _upright(frame)  # only kept frames are converted to RGB
                 kept += 1
                 if max_frames is not None and kept >= max_frames:
                     return

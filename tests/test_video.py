@@ -303,3 +303,31 @@ def test_camera_loop_prints_faces_and_fps_until_the_duration(two_face_clip, monk
     for line in lines:
         assert " fps  " in line and "track 1: " in line and "track 2: " in line
     assert "frames judged in" in result.stderr and "  track 1: " in result.stderr
+
+
+@requires_av
+def test_a_clip_stored_sideways_is_judged_upright(tmp_path):
+    """A phone's portrait clip: landscape pixels plus a display matrix saying turn 90 degrees
+    counter-clockwise. Its frames reach the detector as shown (portrait, marker bottom-left)."""
+    import av
+
+    from edge_runtime.video import sample_frames
+
+    stored = Image.new("RGB", (64, 32), (200, 0, 0))
+    stored.paste((0, 0, 255), (0, 0, 8, 8))  # a blue marker in the stored top-left corner
+    path = tmp_path / "portrait.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        if not hasattr(stream, "set_display_rotation"):
+            pytest.skip(f"PyAV {av.__version__} cannot write a display matrix")
+        stream.set_display_rotation(90)
+        for packet in stream.encode(av.VideoFrame.from_image(stored)):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    ((_, _, img),) = list(sample_frames(str(path), 1))
+    assert img.size == (32, 64)
+    r, g, b = img.getpixel((3, 60))
+    assert b > 200 and r < 30  # the marker, turned to the bottom-left
+    assert img.getpixel((28, 3))[0] > 180  # red elsewhere
