@@ -509,11 +509,16 @@ def detect_mixed(detector, sources: Iterable, options: VideoOptions = VideoOptio
 
 def video_result(detector, path: str, options: VideoOptions) -> VideoDetection | DetectionError:
     try:
-        return detect_video(detector, path, options)
+        result = detect_video(detector, path, options)
     except VideoUnavailable as e:
         return DetectionError(path=path, error=f"{path}: {e}")
     except (EdgeDetectError, OSError) as e:
         return DetectionError(path=path, error=str(e))
+    log.debug(
+        f"{path}: {len(result.frames)} frames judged in {result.latency_ms / 1000:.2f} s, "
+        f"decoding {result.decode_ms / 1000:.2f} s of it on its own thread"
+    )
+    return result
 
 
 def text_lines(result: VideoDetection) -> list[str]:
