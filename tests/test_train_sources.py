@@ -260,3 +260,18 @@ def test_shortcut_check_sees_a_format_cue_and_the_pipeline_removes_it(tmp_path):
     result = shortcut_check(str(tmp_path / "sources.json"), str(tmp_path), h, None, 0)
     assert result["before"]["accuracy"] > 0.95
     assert result["after"]["size_and_quality"] < 0.75
+
+
+@requires_shared_data
+def test_stability_rows_on_a_tiny_bundle(tiny_bundles, tmp_path):
+    """Eight transforms, each with n, mean |dP| in [0, 1] and a flipped share; an identical
+    re-encoding would give 0 (here q95 changes the pixels a little, q70 more)."""
+    from train.shortcuts import STABILITY_TRANSFORMS, stability
+
+    result = stability(str(tiny_bundles["fp32"]), [str(SHARED_DATA / "faces140k_sample")], limit=3)
+    assert [r["transform"] for r in result["rows"]] == [t[0] for t in STABILITY_TRANSFORMS]
+    for r in result["rows"]:
+        assert r["n"] == 6
+        assert 0.0 <= r["mean_abs_dp"] <= r["max_abs_dp"] <= 1.0
+        assert 0.0 <= r["flipped_share"] <= 1.0
+    assert result["rows"][0]["max_abs_dp"] > 0  # the transforms really change the input

@@ -358,7 +358,14 @@ def _add_checks(sub) -> None:
         "0.5x-2x resize round trips: mean |dP| and the share of flipped decisions.",
     )
     p.add_argument("model", help="model.keras of a run, or a .tflite / bundle / variant name")
-    p.add_argument("sets", nargs="+", help="labelled folders (real/ and/or fake/), or a layout")
+    p.add_argument("sets", nargs="*", help="labelled folders (real/ and/or fake/), or a layout")
+    p.add_argument(
+        "--sources",
+        nargs="?",
+        const=str(SOURCES_FILE),
+        default=None,
+        help="also every training source's fixed test split (at most --limit-per-class each)",
+    )
     p.add_argument(
         "--limit-per-class",
         type=int,
@@ -490,7 +497,11 @@ def _stability(args: argparse.Namespace) -> int:
 
     from .shortcuts import stability, stability_markdown
 
-    result = stability(args.model, args.sets, args.limit_per_class, args.seed, args.num_threads)
+    if not args.sets and not args.sources:
+        usage_error(f"{PROG} stability", "give SET folders and/or --sources")
+    result = stability(
+        args.model, args.sets, args.limit_per_class, args.seed, args.num_threads, args.sources
+    )
     print(f"model {args.model}, threshold {result['threshold']:.4f}\n")
     print(stability_markdown(result))
     if args.json_out:

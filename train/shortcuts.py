@@ -156,15 +156,25 @@ def _transformed(path: str, kind: str, value: float, out: Path) -> str:
 
 
 def stability(
-    model: str, sets: Sequence[str], limit: int | None = 100, seed: int = 0, num_threads=None
+    model: str,
+    sets: Sequence[str],
+    limit: int | None = 100,
+    seed: int = 0,
+    num_threads=None,
+    sources_file: str | None = None,
 ) -> dict[str, Any]:
-    """Mean |dP(fake)| and flipped share per transform, over the images of the sets."""
+    """Mean |dP(fake)| and flipped share per transform, over the images of the sets (or, with
+    sources_file, of every training source's fixed test split: images no run trained on)."""
     from .data import eval_set, limit_per_class
     from .evaluate import make_scorer
 
     samples: list[Sample] = []
     for s in sets:
         samples += limit_per_class(eval_set(s), limit, seed).samples
+    if sources_file:
+        mix = build_mix(load_sources(sources_file), None, (), limit, seed)
+        samples += mix.splits["test"].samples
+        sets = [*sets, f"{sources_file} (test splits)"]
     scorer = make_scorer(model, 64, num_threads)
     t = scorer.threshold
     base_p, _, bad = scorer.score(SplitFiles("original", samples))
