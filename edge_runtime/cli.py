@@ -70,7 +70,7 @@ def _version() -> str:
 
 
 def detect_parser() -> ArgumentParser:
-    from .video import DEFAULT_SAMPLE_FPS  # standard library and .types only: no PyAV here
+    from .video import DEFAULT_SAMPLE_FPS  # PyAV is imported only when a video is read
 
     p = ArgumentParser(
         prog=PROG,

@@ -44,6 +44,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .faces import box_iou
 from .inputs import is_video_name
 from .types import Detection, DetectionError, EdgeDetectError, Face, ImageError, label_for
 
@@ -177,15 +180,6 @@ class VideoDetection:
         return d
 
 
-def _iou(a, b) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 @dataclass
 class _TrackState:
     id: int
@@ -207,14 +201,13 @@ class Tracker:
         self._frame += 1
         faces = list(faces)
         live = [t for t in self._tracks if self._frame - t.last_frame <= self.max_gap + 1]
-        pairs = sorted(
-            (
-                (_iou(f.box, t.last_box), i, j)
-                for i, f in enumerate(faces)
-                for j, t in enumerate(live)
-            ),
-            reverse=True,
-        )
+        pairs = []
+        if live:
+            last = np.asarray([t.last_box for t in live], dtype=np.float64)
+            for i, f in enumerate(faces):
+                overlaps = box_iou(np.asarray(f.box, dtype=np.float64), last)
+                pairs.extend((float(o), i, j) for j, o in enumerate(overlaps))
+        pairs.sort(reverse=True)
         chosen: dict[int, _TrackState] = {}
         used: set[int] = set()
         for overlap, i, j in pairs:
