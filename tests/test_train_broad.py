@@ -103,3 +103,17 @@ def test_held_out_family_has_rows_in_the_per_source_table(tmp_path):
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["resolved"]["class_weights"]["fake"] > 1.0  # fewer fakes without stylegan2
     assert (result.run_dir / "per_source.md").read_text().count("held out") == 3
+
+
+def test_class_weights_reach_the_batches_and_order_is_per_epoch():
+    from train.pipeline import array_dataset, epoch_order, one_hot
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+    w = np.where(labels == 0, 10 / 6, 10 / 14).astype(np.float32)
+    ds = array_dataset(x, one_hot(labels), 4, True, seed=3, epoch=2, weights=w)
+    seen = [(xb.numpy().ravel(), wb.numpy()) for xb, _, wb in ds]
+    order = np.concatenate([s[0] for s in seen]).astype(int)
+    np.testing.assert_array_equal(order, epoch_order(10, 3, 2))  # a function of (seed, epoch)
+    np.testing.assert_allclose(np.concatenate([s[1] for s in seen]), w[order])
+    assert not np.array_equal(epoch_order(10, 3, 2), epoch_order(10, 3, 3))
