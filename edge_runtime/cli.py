@@ -1,6 +1,8 @@
 """`edge-detect`: classify face images as fake or real, or describe a model (`edge-detect info`).
 
     edge-detect [OPTIONS] IMAGE...          classify (`edge-detect detect IMAGE...` also works)
+    edge-detect [OPTIONS] VIDEO...          judge sampled frames, faces tracked (video.py)
+    edge-detect --camera [INDEX]            judge a live camera until Ctrl-C or --duration
     edge-detect info [MODEL] [--json]       describe a model
 
 Exit status: 0 every input classified, 1 some input failed (the others are still classified and
@@ -76,7 +78,8 @@ def detect_parser() -> ArgumentParser:
         prog=PROG,
         usage=USAGE,
         description="Classify face images as fake or real (TensorFlow-free; MobileNet v1, "
-        "TFLite). Prints one row (or, with --json, one JSON object) per input. "
+        "TFLite): photos, sampled frames of video files, or a live camera. Prints one row "
+        "(or, with --json, one JSON object) per input. "
         f"`{PROG} info [MODEL]` describes a model; `{PROG} models` lists the bundled variants.",
         epilog="Exit status 0: all classified; 1: some input failed (the others are still "
         "printed); 2: usage error or unusable model.",
