@@ -7,9 +7,10 @@ Prints the median and minimum wall time of N fresh `edge-detect IMAGE` processes
 unmeasured warm-up run, so the OS file cache is warm as on any second use), the bare Python
 start-up and a minimal ai_edge_litert + Pillow script classifying the same image with the same
 model (the reference for edge-detect's overhead), the in-process phases (imports, model load,
-first image), and the top-level imports by cumulative time from `python -X importtime`. A benchmark, not a test:
-wall times depend on the machine and its load; the CPU time (user + system) of each process is
-printed too, because it moves much less when other jobs share the cores.
+first image), and the top-level imports by cumulative time from `python -X importtime`.
+A benchmark, not a test: wall times depend on the machine and its load; the CPU time
+(user + system) of each process is printed too, because it moves much less when other jobs
+share the cores.
 """
 
 from __future__ import annotations
