@@ -102,51 +102,31 @@ def child(job_path: str, result_path: str) -> int:
     return 0
 
 
-def run_keras_baseline(
-    model_path: str,
-    preprocess: dict[str, Any],
-    latency_image: str,
-    images: list[tuple[str, str]],
-    runs: int,
-    warmup: int,
-    timeout_s: float = 1800.0,
-):
-    """Two rows (model.predict and model(x)) for the table; failed rows when TF is missing."""
-    from edge_runtime.types import threshold_or_default
-
+def _failed(name: str, status: str):
     from .harness import Row
 
-    name = Path(model_path).name
-    if not have_tensorflow():
-        return [
-            Row(
-                model=f"{name} (Keras)",
-                kind="keras",
-                status="failed: TensorFlow is not installed (pip install '.[train]')",
-            )
-        ]
-    if not Path(model_path).is_file():
-        return [
-            Row(model=f"{name} (Keras)", kind="keras", status=f"failed: {model_path}: no such file")
-        ]
+    return [Row(model=f"{name} (Keras)", kind="keras", status=status)]
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with the checkout importable and TensorFlow's C++ log quiet."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _run_child(job: dict[str, Any], timeout_s: float) -> tuple[float, dict[str, Any]] | str:
+    """(launch time, the child's result), or the failure status when it gave none."""
     with tempfile.TemporaryDirectory(prefix="edge_detect_keras_") as tmp:
         job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
-        job_path.write_text(
-            json.dumps(
-                {
-                    "model": str(model_path),
-                    "preprocess": preprocess,
-                    "latency_image": latency_image,
-                    "images": images,
-                    "runs": runs,
-                    "warmup": warmup,
-                }
-            )
+        job_path.write_text(json.dumps(job))
+        env = _child_env()
+        print(
+            f"[keras] {job['model']} (cold start, then {job['runs']} runs)",
+            file=sys.stderr,
+            flush=True,
         )
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        print(f"[keras] {model_path} (cold start, then {runs} runs)", file=sys.stderr, flush=True)
         # One unmeasured import first, so TensorFlow's files are in the OS cache as they are for
         # the TFLite cold starts (which also discard their first process).
         subprocess.run(
@@ -174,17 +154,21 @@ def run_keras_baseline(
                 text=True,
             )
         except subprocess.TimeoutExpired:
-            return [Row(model=f"{name} (Keras)", kind="keras", status="failed: timed out")]
+            return "failed: timed out"
         if not result_path.is_file():
             last = next((ln for ln in reversed(proc.stderr.splitlines()) if ln.strip()), "")
-            return [
-                Row(
-                    model=f"{name} (Keras)",
-                    kind="keras",
-                    status=f"failed: Keras run exited with code {proc.returncode} ({last[:200]})",
-                )
-            ]
-        res = json.loads(result_path.read_text())
+            return f"failed: Keras run exited with code {proc.returncode} ({last[:200]})"
+        return launched, json.loads(result_path.read_text())
+
+
+def _rows(model_path: str, preprocess: dict[str, Any], launched: float, res: dict[str, Any]):
+    """The model.predict row (with the cold start) and the model(x) row (with e2e and
+    throughput, which the child measured with model(x))."""
+    from edge_runtime.types import threshold_or_default
+
+    from .harness import Row
+
+    name = Path(model_path).name
     cold = res["first_result"] - launched
     backend = f"tensorflow {res['tensorflow']} (keras {res['keras']})"
     threads = os.cpu_count() if res["intra_op_threads"] == 0 else res["intra_op_threads"]
@@ -225,3 +209,33 @@ def run_keras_baseline(
             )
         )
     return rows
+
+
+def run_keras_baseline(
+    model_path: str,
+    preprocess: dict[str, Any],
+    latency_image: str,
+    images: list[tuple[str, str]],
+    runs: int,
+    warmup: int,
+    timeout_s: float = 1800.0,
+):
+    """Two rows (model.predict and model(x)) for the table; failed rows when TF is missing."""
+    name = Path(model_path).name
+    if not have_tensorflow():
+        return _failed(name, "failed: TensorFlow is not installed (pip install '.[train]')")
+    if not Path(model_path).is_file():
+        return _failed(name, f"failed: {model_path}: no such file")
+    job = {
+        "model": str(model_path),
+        "preprocess": preprocess,
+        "latency_image": latency_image,
+        "images": images,
+        "runs": runs,
+        "warmup": warmup,
+    }
+    outcome = _run_child(job, timeout_s)
+    if isinstance(outcome, str):
+        return _failed(name, outcome)
+    launched, res = outcome
+    return _rows(model_path, preprocess, launched, res)
