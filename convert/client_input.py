@@ -156,14 +156,30 @@ def add_client_input(content: bytes, spec: PreprocessSpec) -> bytes:
 
     from .tflite_metadata import strip_associated_files
 
-    schema = _schema()
-    T, Op, Opt = schema.TensorType, schema.BuiltinOperator, schema.BuiltinOptions
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(strip_associated_files(content)))
+    sg = _single_subgraph(model)
+    shape = _checked_network_input(sg, spec)
+    plan = crop_plan(spec)
+    lookup = _normalization_lookup(sg.tensors[sg.inputs[0]], spec)
+    _prepend_pixel_input(model, sg, plan, shape, lookup)
+    _append_float_output(model, sg)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _single_subgraph(model):
+    """The one subgraph of a classifier with one input and one output tensor."""
     if len(model.subgraphs) != 1:
         raise ModelError(f"expected one subgraph, got {len(model.subgraphs)}")
     sg = model.subgraphs[0]
     if len(sg.inputs) != 1 or len(sg.outputs) != 1:
         raise ModelError("expected one input and one output tensor")
+    return sg
+
+
+def _checked_network_input(sg, spec: PreprocessSpec) -> list[int]:
+    """The network input's shape, once it is known to be [1, H, W, 3] of the spec's size and not
+    already the client input."""
+    T = _schema().TensorType
     net_in = sg.tensors[sg.inputs[0]]
     shape = [int(s) for s in net_in.shape]
     if net_in.type == T.UINT8 or net_in.name == NETWORK_INPUT_NAME.encode():
@@ -172,18 +188,36 @@ def add_client_input(content: bytes, spec: PreprocessSpec) -> bytes:
         raise ModelError(
             f"model input {shape} does not match its spec {spec.height}x{spec.width}x3"
         )
-    plan = crop_plan(spec)
+    return shape
 
+
+@dataclass(frozen=True)
+class _Lookup:
+    """The 256-entry pixel -> network input table, in the network input's type."""
+
+    table: np.ndarray
+    quant: tuple[float, int] | None
+    gather_version: int  # GATHER with int8 data needs version 2
+
+
+def _normalization_lookup(net_in, spec: PreprocessSpec) -> _Lookup:
+    T = _schema().TensorType
     if net_in.type == T.INT8:
         q = net_in.quantization
         table = pixel_table(spec, np.int8, q.scale[0], q.zeroPoint[0])
-        table_quant, gather_version = (q.scale[0], q.zeroPoint[0]), 2
-    elif net_in.type == T.FLOAT32:
-        table, table_quant, gather_version = pixel_table(spec, np.float32, 0, 0), None, 1
-    else:
-        raise ModelError(f"unsupported model input type {net_in.type} (int8 or float32 expected)")
+        return _Lookup(table, (q.scale[0], q.zeroPoint[0]), 2)
+    if net_in.type == T.FLOAT32:
+        return _Lookup(pixel_table(spec, np.float32, 0, 0), None, 1)
+    raise ModelError(f"unsupported model input type {net_in.type} (int8 or float32 expected)")
 
+
+def _prepend_pixel_input(model, sg, plan, shape: list[int], lookup: _Lookup) -> None:
+    """uint8 pixels -> [SLICE (the crop)] -> CAST to int32 -> GATHER from the table -> the old
+    network input, which stays in the graph under NETWORK_INPUT_NAME."""
+    schema = _schema()
+    T, Op, Opt = schema.TensorType, schema.BuiltinOperator, schema.BuiltinOptions
     old_in = sg.inputs[0]
+    net_in = sg.tensors[old_in]
     net_in.name = NETWORK_INPUT_NAME
     net_in.shapeSignature = None
     side = plan.client_size
@@ -218,17 +252,31 @@ def add_client_input(content: bytes, spec: PreprocessSpec) -> bytes:
     cast = schema.CastOptionsT()
     cast.inDataType, cast.outDataType = T.UINT8, T.INT32
     ops.append(_op(model, Op.CAST, 1, [src], [indices], Opt.CastOptions, cast))
+    table = lookup.table
     ttype = T.INT8 if table.dtype == np.int8 else T.FLOAT32
-    lut = _add_tensor(model, sg, "normalization_table", [256], ttype, table, table_quant)
+    lut = _add_tensor(model, sg, "normalization_table", [256], ttype, table, lookup.quant)
     gather = schema.GatherOptionsT()
     gather.axis, gather.batchDims = 0, 0
     ops.append(
-        _op(model, Op.GATHER, gather_version, [lut, indices], [old_in], Opt.GatherOptions, gather)
+        _op(
+            model,
+            Op.GATHER,
+            lookup.gather_version,
+            [lut, indices],
+            [old_in],
+            Opt.GatherOptions,
+            gather,
+        )
     )
     sg.operators = ops + list(sg.operators)
     sg.inputs = [pixels]
     _retarget_signatures(model, old_in, pixels, inputs=True)
 
+
+def _append_float_output(model, sg) -> None:
+    """An int8 output gets a DEQUANTIZE to float probabilities; a float one stays as it is."""
+    schema = _schema()
+    T, Op, Opt = schema.TensorType, schema.BuiltinOperator, schema.BuiltinOptions
     old_out = sg.outputs[0]
     out_t = sg.tensors[old_out]
     if out_t.type == T.INT8:
@@ -250,4 +298,3 @@ def add_client_input(content: bytes, spec: PreprocessSpec) -> bytes:
         _retarget_signatures(model, old_out, probs, inputs=False)
     elif out_t.type != T.FLOAT32:
         raise ModelError(f"unsupported model output type {out_t.type} (int8 or float32 expected)")
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
