@@ -417,17 +417,13 @@ def _annotated(result, out_dir: str, protected) -> bool:
     return True
 
 
-def run_detect(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+def _open_detector(args: argparse.Namespace, n_threads: int):
+    """The Detector the options ask for; a model or option it refuses is a usage error (2)."""
     from .detector import Detector
-    from .inputs import expand_inputs
-    from .types import DetectionError, DetectorOptions, EdgeDetectError, FaceOptions
+    from .types import DetectorOptions, EdgeDetectError, FaceOptions
 
-    _check_input_mode(args)
-    n_threads = args.threads or _default_threads()
     try:
-        detector = Detector(
+        return Detector(
             DetectorOptions(
                 model=args.model,
                 num_threads=n_threads,
@@ -440,64 +436,62 @@ def run_detect(args: argparse.Namespace) -> int:
     except (EdgeDetectError, ValueError) as e:  # ValueError: a value the interpreter refuses
         usage_error(PROG, str(e))
 
-    if not detector.bundle.has_metadata:
-        log.warning(_assumed_bundle_line(detector, threshold_given=args.threshold is not None))
-    if args.camera is not None:
-        from .video import run_camera
 
-        return run_camera(detector, args.camera, args.duration, args.json_lines, args.fps)
-    expanded = expand_inputs(args.images, recursive=args.recursive)
-    total = len(expanded.items)
-    if args.verbose:
-        spec = detector.spec
-        info = detector.bundle.info
-        log.debug(_versions_line())
-        log.debug(f"backend: {detector.backend.describe()}")
-        log.debug(
-            f"model: {detector.bundle.path} (variant {info.variant}, input "
-            f"{spec.height}x{spec.width}, {detector.input_dtype} input, threshold "
-            f"{detector.threshold}, sha256 {info.sha256[:12]})"
-        )
-        log.debug(f"threads: {n_threads} interpreter, {detector.workers} decode")
-        skipped = (
-            f" ({expanded.skipped_non_images} non-image files in folders skipped)"
-            if expanded.skipped_non_images
-            else ""
-        )
-        log.debug(f"inputs: {total}{skipped}")
-
-    show_progress = (
-        args.progress
-        if args.progress is not None
-        else (total > PROGRESS_MIN_INPUTS and sys.stderr.isatty())
+def _log_run_details(detector, expanded, n_threads: int) -> None:
+    """--verbose: versions, backend, model, threads and input count before the results."""
+    spec = detector.spec
+    info = detector.bundle.info
+    log.debug(_versions_line())
+    log.debug(f"backend: {detector.backend.describe()}")
+    log.debug(
+        f"model: {detector.bundle.path} (variant {info.variant}, input "
+        f"{spec.height}x{spec.width}, {detector.input_dtype} input, threshold "
+        f"{detector.threshold}, sha256 {info.sha256[:12]})"
     )
-    bar = _Progress(total, bool(show_progress))
-    out = _Output(args.json_lines, bar)
-    counts = {"fake": 0, "real": 0, "failed": 0}
-    protected = set()
-    if args.annotate:
+    log.debug(f"threads: {n_threads} interpreter, {detector.workers} decode")
+    skipped = (
+        f" ({expanded.skipped_non_images} non-image files in folders skipped)"
+        if expanded.skipped_non_images
+        else ""
+    )
+    log.debug(f"inputs: {len(expanded.items)}{skipped}")
+
+
+def _prepare_annotate(out_dir: str, items) -> set:
+    """Creates the --annotate folder; returns the inputs' resolved paths, which an annotated
+    copy must never overwrite."""
+    from pathlib import Path
+
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        usage_error(PROG, f"--annotate {out_dir}: cannot create folder ({e.strerror or e})")
+    return {Path(i).resolve() for i in items if i != STDIN_ARG}
+
+
+def _sources(items):
+    """The inputs as Detector.detect_many takes them: `-` read from stdin here, so that a stdin
+    that cannot be read is one failed input, not an exception."""
+    from .types import DetectionError, EdgeDetectError
+
+    for item in items:
+        if item != STDIN_ARG:
+            yield item
+            continue
         try:
-            Path(args.annotate).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            usage_error(
-                PROG, f"--annotate {args.annotate}: cannot create folder ({e.strerror or e})"
-            )
-        # Never write an annotated copy over any input of this run.
-        protected = {Path(i).resolve() for i in expanded.items if i != STDIN_ARG}
+            yield _read_stdin()
+        except EdgeDetectError as e:
+            yield DetectionError(path=item, error=str(e))
 
-    def sources():
-        for item in expanded.items:
-            if item != STDIN_ARG:
-                yield item
-                continue
-            try:
-                yield _read_stdin()
-            except EdgeDetectError as e:
-                yield DetectionError(path=item, error=str(e))
 
+def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) -> dict[str, int]:
+    """Classifies every input, printing each result as it comes; returns the counts by label."""
+    from .types import DetectionError
+
+    counts = {"fake": 0, "real": 0, "failed": 0}
     # Decode threads prepare the next images while the interpreter runs (Detector.detect_many);
     # results come back in input order, a bad input as one DetectionError.
-    results = _results(detector, sources(), expanded.items, args, protected)
+    results = _results(detector, _sources(items), items, args, protected)
     for done, result in enumerate(results, start=1):
         if isinstance(result, DetectionError):
             counts["failed"] += 1
@@ -510,6 +504,36 @@ def run_detect(args: argparse.Namespace) -> int:
                 counts["failed"] += 1
         bar.update(done)
     bar.clear()
+    return counts
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from .inputs import expand_inputs
+
+    _check_input_mode(args)
+    n_threads = args.threads or _default_threads()
+    detector = _open_detector(args, n_threads)
+
+    if not detector.bundle.has_metadata:
+        log.warning(_assumed_bundle_line(detector, threshold_given=args.threshold is not None))
+    if args.camera is not None:
+        from .video import run_camera
+
+        return run_camera(detector, args.camera, args.duration, args.json_lines, args.fps)
+    expanded = expand_inputs(args.images, recursive=args.recursive)
+    total = len(expanded.items)
+    if args.verbose:
+        _log_run_details(detector, expanded, n_threads)
+
+    show_progress = (
+        args.progress
+        if args.progress is not None
+        else (total > PROGRESS_MIN_INPUTS and sys.stderr.isatty())
+    )
+    bar = _Progress(total, bool(show_progress))
+    out = _Output(args.json_lines, bar)
+    protected = _prepare_annotate(args.annotate, expanded.items) if args.annotate else set()
+    counts = _detect_all(detector, expanded.items, args, protected, out, bar)
 
     if args.verbose or (not args.json_lines and total > 1):
         log.info(
