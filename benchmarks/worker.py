@@ -48,19 +48,13 @@ def _progress(msg: str) -> None:
     print(f"  {msg}", file=sys.stderr, flush=True)
 
 
-def run_job(job: WorkerJob) -> dict[str, Any]:
-    """Everything measured about one model; raises EdgeDetectError for an unusable model."""
-    from edge_runtime.bundle import load_bundle
-    from edge_runtime.detector import Detector
-    from edge_runtime.preprocess import load_resized, normalize
-    from edge_runtime.types import DetectionError, DetectorOptions
-
+def _model_facts(bundle, job: WorkerJob) -> dict[str, Any]:
+    """What the file says about the model, before anything runs."""
     from .macs import count_macs
 
-    bundle = load_bundle(job.model)
     name = str(bundle.path)
     macs = count_macs(bundle.content, name)
-    result: dict[str, Any] = {
+    return {
         "status": "ok",
         "path": name,
         "variant": bundle.info.variant,
@@ -73,15 +67,19 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
         "threads": job.main_threads,
     }
 
-    def detector(threads: int) -> Detector:
-        opts = DetectorOptions(model=job.model, num_threads=threads, backend=job.backend)
-        return Detector(opts, bundle=bundle)
 
-    # Model-only: the interpreter's invoke() on an input already set, nothing else.
+def _thread_sweep(job: WorkerJob, bundle):
+    """Model-only latency (the interpreter's invoke() on an input already set, nothing else) at
+    each thread count. Returns (the main setting's Detector, its latency stats, p50 by threads)."""
+    from edge_runtime.detector import Detector
+    from edge_runtime.preprocess import load_resized, normalize
+    from edge_runtime.types import DetectorOptions
+
     sweep: dict[str, float] = {}
-    main_det = None
+    main_det, main_stats = None, None
     for threads in sorted(set(job.threads)):
-        det = detector(threads)
+        opts = DetectorOptions(model=job.model, num_threads=threads, backend=job.backend)
+        det = Detector(opts, bundle=bundle)
         x = normalize(load_resized(job.latency_image, det.spec), det.spec)
         det.set_input(x)
         samples = time_calls(det.invoke_only, job.runs, job.warmup)
@@ -89,10 +87,52 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
         sweep[str(threads)] = stats["p50"]
         _progress(f"{bundle.path.name}: invoke p50 {stats['p50']:.2f} ms at {threads} thread(s)")
         if threads == job.main_threads:
-            result["model_ms"] = stats
-            main_det = det
+            main_det, main_stats = det, stats
     assert main_det is not None
-    result["thread_sweep_p50_ms"] = sweep
+    return main_det, main_stats, sweep
+
+
+def _folder_pass(job: WorkerJob, det, e2e: list[float], name: str) -> dict[str, Any]:
+    """Accuracy scores and throughput. The images go through detect_many (the batch path
+    edge-detect uses: decode threads prepare the next images while the interpreter runs); with
+    no images, throughput comes from the end-to-end loop."""
+    from edge_runtime.types import DetectionError
+
+    result: dict[str, Any] = {}
+    p_fake: list[float | None] = []
+    errors: list[str] = []
+    if job.images:
+        start = time.perf_counter()
+        for item in det.detect_many(path for path, _label in job.images):
+            if isinstance(item, DetectionError):
+                p_fake.append(None)
+                errors.append(item.error)
+            else:
+                p_fake.append(item.fake_probability)
+        seconds = time.perf_counter() - start
+        done = sum(p is not None for p in p_fake)
+        result["throughput_ips"] = done / seconds if seconds > 0 else None
+        result["throughput_source"] = (
+            f"folder pass, {done} images, detect_many with {det.workers} decode thread(s)"
+        )
+        _progress(f"{name}: {done} images in {seconds:.1f} s")
+    else:
+        total_s = sum(e2e) / 1000.0
+        result["throughput_ips"] = len(e2e) / total_s if total_s > 0 else None
+        result["throughput_source"] = f"end-to-end loop on one image, {len(e2e)} runs"
+    result["p_fake"] = p_fake
+    result["image_errors"] = len(errors)
+    result["image_error_examples"] = errors[:3]
+    return result
+
+
+def run_job(job: WorkerJob) -> dict[str, Any]:
+    """Everything measured about one model; raises EdgeDetectError for an unusable model."""
+    from edge_runtime.bundle import load_bundle
+
+    bundle = load_bundle(job.model)
+    result = _model_facts(bundle, job)
+    main_det, result["model_ms"], result["thread_sweep_p50_ms"] = _thread_sweep(job, bundle)
     # The attainable peak the % column divides by, measured now, under the same load.
     from .peaks import measure_peak
 
@@ -110,32 +150,7 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
     result["e2e_ms"] = summarize(e2e)
     _progress(f"{bundle.path.name}: end-to-end p50 {result['e2e_ms']['p50']:.2f} ms")
 
-    # Folder pass: the images through detect_many (the batch path edge-detect uses: decode
-    # threads prepare the next images while the interpreter runs), for accuracy and throughput.
-    p_fake: list[float | None] = []
-    errors: list[str] = []
-    if job.images:
-        start = time.perf_counter()
-        for item in main_det.detect_many(path for path, _label in job.images):
-            if isinstance(item, DetectionError):
-                p_fake.append(None)
-                errors.append(item.error)
-            else:
-                p_fake.append(item.fake_probability)
-        seconds = time.perf_counter() - start
-        done = sum(p is not None for p in p_fake)
-        result["throughput_ips"] = done / seconds if seconds > 0 else None
-        result["throughput_source"] = (
-            f"folder pass, {done} images, detect_many with {main_det.workers} decode thread(s)"
-        )
-        _progress(f"{bundle.path.name}: {done} images in {seconds:.1f} s")
-    else:
-        total_s = sum(e2e) / 1000.0
-        result["throughput_ips"] = len(e2e) / total_s if total_s > 0 else None
-        result["throughput_source"] = f"end-to-end loop on one image, {len(e2e)} runs"
-    result["p_fake"] = p_fake
-    result["image_errors"] = len(errors)
-    result["image_error_examples"] = errors[:3]
+    result.update(_folder_pass(job, main_det, e2e, bundle.path.name))
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
