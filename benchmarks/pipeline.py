@@ -264,11 +264,8 @@ def measure_sharing(model: str, images: list[str], n_threads: int, repeat: int) 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from edge_runtime.evaluation import default_sample_dir
-    from edge_runtime.types import usable_cores
-
-    from .cold_start import machine_line
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
@@ -297,7 +294,76 @@ def main(argv: list[str] | None = None) -> int:
         "'default' = no --faces flag)  [default: default and none]",
     )
     ap.add_argument("--json-out")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _run_e2e(args: argparse.Namespace, threads: int, data: Path | None) -> dict:
+    """End-to-end vs invoke-only on one face, without and with the face stage."""
+    results = {}
+    for faces in ("none", "auto"):
+        r = results[faces] = measure_e2e(
+            args.model, threads, _face(data), args.runs, args.warmup, faces
+        )
+        print(
+            f"e2e ({threads} threads, {Path(r['image']).name}, face stage {faces}): "
+            f"end-to-end p50 {r['end_to_end_ms']['p50']:.3f} ms, invoke p50 "
+            f"{r['invoke_ms']['p50']:.3f} ms, ratio {r['ratio_e2e_to_invoke']:.2f}x "
+            f"(prepare {r['prepare_ms']['p50']:.3f} ms, input table "
+            f"{r['input_table_ms']['p50']:.3f} ms)",
+            flush=True,
+        )
+    return results
+
+
+def _run_decode(args: argparse.Namespace, threads: int) -> dict:
+    r = measure_decode(args.model, threads, max(5, args.runs // 20), 2)
+    print(
+        f"decode ({r['photo']}): prepare p50 {r['prepare_ms']['p50']:.1f} ms, classify "
+        f"{r['classify_ms']['p50']:.2f} ms, end-to-end {r['end_to_end_ms']['p50']:.1f} ms; "
+        f"decode share {r['decode_share'] * 100:.0f} %",
+        flush=True,
+    )
+    return r
+
+
+def _run_sharing(args: argparse.Namespace, data: Path) -> dict:
+    faces = [str(p) for p in sorted((data / "real").glob("*.jpg"))[:50]]
+    r = measure_sharing(args.model, faces, args.sharing_threads, args.repeat)
+    for name, rate in r["images_per_s"].items():
+        print(f"sharing, {r['threads']} caller threads: {name}: {rate:.0f} img/s", flush=True)
+    return r
+
+
+def _run_folder(args: argparse.Namespace, data: Path) -> dict:
+    r = measure_folder(data, args.copies, args.repeat, args.baseline_rev, args.faces)
+    print(
+        f"folder: edge-detect --json -r over {r['images']} images "
+        f"({args.copies} x {data}), median of {args.repeat}:",
+        flush=True,
+    )
+    for name, row in r["rows"].items():
+        print(f"  {name:<40} {row['median_s']:6.2f} s  {row['images_per_s']:7.0f} img/s")
+    _print_folder_ratios(r["rows"], args.faces)
+    return r
+
+
+def _print_folder_ratios(rows: dict, face_modes: list[str]) -> None:
+    """Each face mode's pipelined rate over its other rows (and over the 'before' rows)."""
+    for faces in face_modes:
+        tag = "faces default" if faces == "default" else f"--faces {faces}"
+        base = rows[f"{tag}, pipelined"]["images_per_s"]
+        for name, row in rows.items():
+            if name.startswith(tag) and name != f"{tag}, pipelined" or (name.startswith("before")):
+                ratio = base / row["images_per_s"]
+                print(f"  {tag}, pipelined / {name}: {ratio:.2f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge_runtime.types import usable_cores
+
+    from .cold_start import machine_line
+
+    args = build_parser().parse_args(argv)
     threads = args.threads or usable_cores()
     args.faces = args.faces or ["default", "none"]
     data = args.data if (args.data / "real").is_dir() else None
@@ -305,58 +371,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {out['machine']}; load average {out['load_average_start']}", flush=True)
 
     if args.what in ("all", "e2e"):
-        out["e2e"] = {}
-        for faces in ("none", "auto"):
-            r = out["e2e"][faces] = measure_e2e(
-                args.model, threads, _face(data), args.runs, args.warmup, faces
-            )
-            print(
-                f"e2e ({threads} threads, {Path(r['image']).name}, face stage {faces}): "
-                f"end-to-end p50 {r['end_to_end_ms']['p50']:.3f} ms, invoke p50 "
-                f"{r['invoke_ms']['p50']:.3f} ms, ratio {r['ratio_e2e_to_invoke']:.2f}x "
-                f"(prepare {r['prepare_ms']['p50']:.3f} ms, input table "
-                f"{r['input_table_ms']['p50']:.3f} ms)",
-                flush=True,
-            )
+        out["e2e"] = _run_e2e(args, threads, data)
     if args.what in ("all", "decode"):
-        r = out["decode"] = measure_decode(args.model, threads, max(5, args.runs // 20), 2)
-        print(
-            f"decode ({r['photo']}): prepare p50 {r['prepare_ms']['p50']:.1f} ms, classify "
-            f"{r['classify_ms']['p50']:.2f} ms, end-to-end {r['end_to_end_ms']['p50']:.1f} ms; "
-            f"decode share {r['decode_share'] * 100:.0f} %",
-            flush=True,
-        )
+        out["decode"] = _run_decode(args, threads)
     if args.what in ("all", "sharing") and data is not None:
-        faces = [str(p) for p in sorted((data / "real").glob("*.jpg"))[:50]]
-        r = out["sharing"] = measure_sharing(args.model, faces, args.sharing_threads, args.repeat)
-        for name, rate in r["images_per_s"].items():
-            print(f"sharing, {r['threads']} caller threads: {name}: {rate:.0f} img/s", flush=True)
+        out["sharing"] = _run_sharing(args, data)
     if args.what in ("all", "folder"):
         if data is None:
             print("folder: skipped (no labelled folder; --data)", file=sys.stderr)
         else:
-            r = out["folder"] = measure_folder(
-                data, args.copies, args.repeat, args.baseline_rev, args.faces
-            )
-            print(
-                f"folder: edge-detect --json -r over {r['images']} images "
-                f"({args.copies} x {data}), median of {args.repeat}:",
-                flush=True,
-            )
-            for name, row in r["rows"].items():
-                print(f"  {name:<40} {row['median_s']:6.2f} s  {row['images_per_s']:7.0f} img/s")
-            rows = r["rows"]
-            for faces in args.faces:
-                tag = "faces default" if faces == "default" else f"--faces {faces}"
-                base = rows[f"{tag}, pipelined"]["images_per_s"]
-                for name, row in rows.items():
-                    if (
-                        name.startswith(tag)
-                        and name != f"{tag}, pipelined"
-                        or (name.startswith("before"))
-                    ):
-                        ratio = base / row["images_per_s"]
-                        print(f"  {tag}, pipelined / {name}: {ratio:.2f}x")
+            out["folder"] = _run_folder(args, data)
     out["load_average_end"] = _load()
     print(f"load average at end {out['load_average_end']}")
     if args.json_out:
