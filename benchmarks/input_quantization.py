@@ -39,20 +39,57 @@ def tflite_codes(detail: dict, levels: np.ndarray) -> np.ndarray | None:
     return tflite_quantize(scale, zero, np.dtype(detail["dtype"]).type, levels)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from edge_runtime.detector import Detector
-    from edge_runtime.evaluation import binary_metrics, default_sample_dir
-    from edge_runtime.preprocess import normalize
-    from edge_runtime.types import LABELS, DetectorOptions, is_fake
-
-    from .data import labelled_images
+def build_parser() -> argparse.ArgumentParser:
+    from edge_runtime.evaluation import default_sample_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", default=str(default_sample_dir() / "test"), help="real/ + fake/")
     ap.add_argument("--model", default="int8", help="integer-input model (default: int8)")
     ap.add_argument("--reference", default="fp32", help="float reference model (default: fp32)")
     ap.add_argument("--json-out", help="also write the figures to this JSON file")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def score_images(det, ref, images, tables: dict[str, np.ndarray]):
+    """P(fake) of the reference, and of the model with each input table, per image. Every table
+    sees the same preprocessed pixels, so only the input quantization differs."""
+    p_ref, p_by = [], {k: [] for k in tables}
+    for path, _ in images:
+        pixels = det.prepare(path).crops[0]
+        p_ref.append(ref.classify(ref.prepare(path))[0])
+        for name, table in tables.items():
+            x = np.take(table, pixels).reshape(det._in["shape"])
+            p_by[name].append(float(det._run(x)[det.fake_index]))
+    return np.array(p_ref), p_by
+
+
+def table_row(table, p: np.ndarray, y, det, p_ref: np.ndarray, ref_labels, truth) -> dict:
+    """One input rule's figures against the labels, the reference and TFLite's own codes."""
+    from edge_runtime.evaluation import binary_metrics
+    from edge_runtime.types import is_fake
+
+    m = binary_metrics(y, p, det.threshold)
+    diff = np.abs(p - p_ref)
+    return {
+        "distinct_codes": int(np.unique(table).size),
+        "levels_differing_from_tflite": None if truth is None else int((table != truth).sum()),
+        "accuracy": m.accuracy,
+        "auc": m.roc_auc,
+        "agreement_pct": float((is_fake(p, det.threshold) == ref_labels).mean() * 100.0),
+        "mean_abs_dp": float(diff.mean()),
+        "max_abs_dp": float(diff.max()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge_runtime.detector import Detector
+    from edge_runtime.evaluation import binary_metrics
+    from edge_runtime.preprocess import normalize
+    from edge_runtime.types import LABELS, DetectorOptions, is_fake
+
+    from .data import labelled_images
+
+    args = build_parser().parse_args(argv)
 
     det = Detector(DetectorOptions(model=args.model, num_threads=1))
     ref = Detector(DetectorOptions(model=args.reference, num_threads=1))
@@ -65,14 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = tflite_codes(det._in, levels)
     tables = {"before (numpy round)": old_quantize(levels, det._in), "after (table)": det._table}
 
-    p_ref, p_by = [], {k: [] for k in tables}
-    for path, _ in images:
-        pixels = det.prepare(path).crops[0]
-        p_ref.append(ref.classify(ref.prepare(path))[0])
-        for name, table in tables.items():
-            x = np.take(table, pixels).reshape(det._in["shape"])
-            p_by[name].append(float(det._run(x)[det.fake_index]))
-    p_ref_a = np.array(p_ref)
+    p_ref_a, p_by = score_images(det, ref, images, tables)
     ref_labels = is_fake(p_ref_a, ref.threshold)
     ref_metrics = binary_metrics(y, p_ref_a, ref.threshold)
     result = {
@@ -97,23 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, table in tables.items():
         p = np.array(p_by[name])
-        m = binary_metrics(y, p, det.threshold)
-        agree = float((is_fake(p, det.threshold) == ref_labels).mean() * 100.0)
-        diff = np.abs(p - p_ref_a)
-        row = {
-            "distinct_codes": int(np.unique(table).size),
-            "levels_differing_from_tflite": None if truth is None else int((table != truth).sum()),
-            "accuracy": m.accuracy,
-            "auc": m.roc_auc,
-            "agreement_pct": agree,
-            "mean_abs_dp": float(diff.mean()),
-            "max_abs_dp": float(diff.max()),
-        }
-        result["rows"][name] = row
+        row = result["rows"][name] = table_row(table, p, y, det, p_ref_a, ref_labels, truth)
         differing = "?" if truth is None else str(row["levels_differing_from_tflite"])
         print(
-            f"{name:<22} {row['distinct_codes']:>5} {differing:>7} {m.accuracy:>7.4f} "
-            f"{m.roc_auc:>7.4f} {agree:>7.1f} {row['mean_abs_dp']:>9.4f} {row['max_abs_dp']:>8.4f}"
+            f"{name:<22} {row['distinct_codes']:>5} {differing:>7} {row['accuracy']:>7.4f} "
+            f"{row['auc']:>7.4f} {row['agreement_pct']:>7.1f} {row['mean_abs_dp']:>9.4f} "
+            f"{row['max_abs_dp']:>8.4f}"
         )
     if args.json_out:
         from edge_runtime.fileio import atomic_write_json
