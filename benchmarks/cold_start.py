@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,7 +196,7 @@ def top_imports(cmd_args: list[str], python: str, env: dict[str, str], n: int) -
     return rows[:n]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--model", default="int8", help="variant name or .tflite path (default: int8)")
     ap.add_argument(
@@ -213,9 +214,133 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--python", default=sys.executable, help="interpreter whose environment to use")
     ap.add_argument("--top", type=int, default=8, help="how many top-level imports to list")
     ap.add_argument("--json-out", help="also write the figures to this JSON file")
-    args = ap.parse_args(argv)
+    return ap
 
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+@dataclass
+class ProcessTimes:
+    """Seconds per fresh process of each command timed (CPU = user + system)."""
+
+    cli: list[float] = field(default_factory=list)
+    cli_cpu: list[float] = field(default_factory=list)
+    no_faces: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    bare_cpu: list[float] = field(default_factory=list)
+    minimal: list[float] = field(default_factory=list)
+
+
+def measure_processes(
+    cmd: list[str], minimal: list[str], python: str, repeat: int, env: dict[str, str]
+) -> ProcessTimes:
+    """edge-detect, edge-detect --faces none, bare Python and the minimal script, each `repeat`
+    times in fresh processes."""
+    time_runs(cmd, 1, env)  # warm-up: page cache, .pyc files
+    time_runs(minimal, 1, env)
+    times = ProcessTimes()
+    # The minimal script finds no faces: edge-detect --faces none is its like-for-like.
+    no_faces_cmd = [*cmd, "--faces", "none"]
+    for _ in range(repeat):  # interleaved, so all see the same machine load
+        wall, cpu = time_runs(cmd, 1, env)
+        times.cli += wall
+        times.cli_cpu += cpu
+        times.no_faces += time_runs(no_faces_cmd, 1, env)[0]
+        wall, cpu = time_runs([python, "-c", "pass"], 1, env)
+        times.bare += wall
+        times.bare_cpu += cpu
+        times.minimal += time_runs(minimal, 1, env)[0]
+    return times
+
+
+def measure_phases(
+    python: str, model: str, image: Path, threads: str, env: dict[str, str], n: int
+) -> list[dict]:
+    """The in-process phases (imports, model load, first image) of n fresh interpreters."""
+    phases = []
+    for _ in range(n):
+        out = subprocess.run(
+            [python, "-c", _PHASES_SCRIPT, model, str(image), threads],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        phases.append(json.loads(out.strip().splitlines()[-1]))
+    return phases
+
+
+def _load_average() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def build_result(
+    command: str,
+    repeat: int,
+    load_before: float | None,
+    times: ProcessTimes,
+    phases: list[dict],
+    imports: list[dict],
+) -> dict:
+    """The figures as --json-out writes them (and the report prints them)."""
+    median = statistics.median
+    return {
+        "command": command,
+        "machine": machine_line(),
+        "backend": phases[0]["backend"],
+        "model": phases[0]["model_path"],
+        "repeat": repeat,
+        "load_average_1min": [load_before, _load_average()],
+        "cold_start_median_s": median(times.cli),
+        "cold_start_min_s": min(times.cli),
+        "python_startup_median_s": median(times.bare),
+        "python_startup_min_s": min(times.bare),
+        "cold_start_cpu_median_s": median(times.cli_cpu),
+        "python_startup_cpu_median_s": median(times.bare_cpu),
+        "minimal_script_median_s": median(times.minimal),
+        "vs_minimal_script": median(times.cli) / median(times.minimal),
+        "faces_none_median_s": median(times.no_faces),
+        "faces_none_vs_minimal_script": median(times.no_faces) / median(times.minimal),
+        "phases_median_s": {
+            k: median(p[k] for p in phases) for k in ("imports_s", "model_load_s", "first_image_s")
+        },
+        "top_imports_ms": imports,
+        "runs_s": times.cli,
+    }
+
+
+def _ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:7.0f} ms median  {min(values) * 1000:7.0f} ms min"
+
+
+def print_report(result: dict, times: ProcessTimes) -> None:
+    print(f"cold start of `{result['command']}` ({result['repeat']} fresh processes)")
+    print(f"machine: {result['machine']}")
+    load = result["load_average_1min"]
+    if load[0] is not None:
+        print(f"load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f}")
+    print(f"backend: {result['backend']}   model: {result['model']}")
+    cli_cpu_ms = statistics.median(times.cli_cpu) * 1000
+    bare_cpu_ms = statistics.median(times.bare_cpu) * 1000
+    print(f"  edge-detect one image   {_ms(times.cli)}   CPU {cli_cpu_ms:4.0f} ms median")
+    print(
+        f"  ... --faces none        {_ms(times.no_faces)}   "
+        f"({result['faces_none_vs_minimal_script']:.2f}x the minimal script)"
+    )
+    print(
+        f"  minimal LiteRT script   {_ms(times.minimal)}   "
+        f"(edge-detect with the face stage = {result['vs_minimal_script']:.2f}x)"
+    )
+    print(f"  python -c pass          {_ms(times.bare)}   CPU {bare_cpu_ms:4.0f} ms median")
+    for k, v in result["phases_median_s"].items():
+        print(f"  phase {k[:-2]:<17} {v * 1000:7.0f} ms median")
+    print("top-level imports (python -X importtime, cumulative, one run):")
+    for row in result["top_imports_ms"]:
+        print(f"  {row['module']:<32} {row['cumulative_ms']:7.1f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    load_before = _load_average()
     # cwd=REPO puts the checkout on sys.path for `-m`/`-c`; an installed console script uses
     # its own environment's copy.
     env = cold_env()
@@ -225,97 +350,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads:
             cli_args += ["--threads", str(args.threads)]
         base, how = cli_command(args.python)
-        cmd = base + cli_args
         threads = str(args.threads or default_threads())
         minimal = minimal_command(args.python, args.model, image, threads)
-        time_runs(cmd, 1, env)  # warm-up: page cache, .pyc files
-        time_runs(minimal, 1, env)
-        cli_times: list[float] = []
-        cli_cpu: list[float] = []
-        bare_times: list[float] = []
-        bare_cpu: list[float] = []
-        minimal_times: list[float] = []
-        # The minimal script finds no faces: edge-detect --faces none is its like-for-like.
-        no_faces_cmd = [*cmd, "--faces", "none"]
-        no_faces_times: list[float] = []
-        for _ in range(args.repeat):  # interleaved, so all see the same machine load
-            wall, cpu = time_runs(cmd, 1, env)
-            cli_times += wall
-            cli_cpu += cpu
-            no_faces_times += time_runs(no_faces_cmd, 1, env)[0]
-            wall, cpu = time_runs([args.python, "-c", "pass"], 1, env)
-            bare_times += wall
-            bare_cpu += cpu
-            minimal_times += time_runs(minimal, 1, env)[0]
-        phases = []
-        for _ in range(max(3, args.repeat // 2)):
-            out = subprocess.run(
-                [args.python, "-c", _PHASES_SCRIPT, args.model, str(image), threads],
-                cwd=REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            phases.append(json.loads(out.strip().splitlines()[-1]))
+        times = measure_processes(base + cli_args, minimal, args.python, args.repeat, env)
+        n_phases = max(3, args.repeat // 2)
+        phases = measure_phases(args.python, args.model, image, threads, env, n_phases)
         imports = top_imports(cli_args, args.python, env, args.top)
 
-    def ms(values: list[float]) -> str:
-        return (
-            f"{statistics.median(values) * 1000:7.0f} ms median  {min(values) * 1000:7.0f} ms min"
-        )
-
-    result = {
-        "command": " ".join([how, *cli_args]),
-        "machine": machine_line(),
-        "backend": phases[0]["backend"],
-        "model": phases[0]["model_path"],
-        "repeat": args.repeat,
-        "load_average_1min": [
-            load_before,
-            os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        ],
-        "cold_start_median_s": statistics.median(cli_times),
-        "cold_start_min_s": min(cli_times),
-        "python_startup_median_s": statistics.median(bare_times),
-        "python_startup_min_s": min(bare_times),
-        "cold_start_cpu_median_s": statistics.median(cli_cpu),
-        "python_startup_cpu_median_s": statistics.median(bare_cpu),
-        "minimal_script_median_s": statistics.median(minimal_times),
-        "vs_minimal_script": statistics.median(cli_times) / statistics.median(minimal_times),
-        "faces_none_median_s": statistics.median(no_faces_times),
-        "faces_none_vs_minimal_script": (
-            statistics.median(no_faces_times) / statistics.median(minimal_times)
-        ),
-        "phases_median_s": {
-            k: statistics.median(p[k] for p in phases)
-            for k in ("imports_s", "model_load_s", "first_image_s")
-        },
-        "top_imports_ms": imports,
-        "runs_s": cli_times,
-    }
-    print(f"cold start of `{result['command']}` ({args.repeat} fresh processes)")
-    print(f"machine: {result['machine']}")
-    if load_before is not None:
-        load = result["load_average_1min"]
-        print(f"load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f}")
-    print(f"backend: {result['backend']}   model: {result['model']}")
-    cli_cpu_ms, bare_cpu_ms = statistics.median(cli_cpu) * 1000, statistics.median(bare_cpu) * 1000
-    print(f"  edge-detect one image   {ms(cli_times)}   CPU {cli_cpu_ms:4.0f} ms median")
-    print(
-        f"  ... --faces none        {ms(no_faces_times)}   "
-        f"({result['faces_none_vs_minimal_script']:.2f}x the minimal script)"
-    )
-    print(
-        f"  minimal LiteRT script   {ms(minimal_times)}   "
-        f"(edge-detect with the face stage = {result['vs_minimal_script']:.2f}x)"
-    )
-    print(f"  python -c pass          {ms(bare_times)}   CPU {bare_cpu_ms:4.0f} ms median")
-    for k, v in result["phases_median_s"].items():
-        print(f"  phase {k[:-2]:<17} {v * 1000:7.0f} ms median")
-    print("top-level imports (python -X importtime, cumulative, one run):")
-    for row in imports:
-        print(f"  {row['module']:<32} {row['cumulative_ms']:7.1f} ms")
+    command = " ".join([how, *cli_args])
+    result = build_result(command, args.repeat, load_before, times, phases, imports)
+    print_report(result, times)
     if args.json_out:
         sys.path.insert(0, str(REPO))
         from edge_runtime.fileio import atomic_write_json
