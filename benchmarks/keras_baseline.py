@@ -27,6 +27,33 @@ def have_tensorflow() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
 
 
+def _p_fake(y) -> float:
+    """P(fake) from the Keras output: one sigmoid unit (P(real)) or the softmax over LABELS."""
+    from edge_runtime.types import LABELS
+
+    y = y.numpy() if hasattr(y, "numpy") else y
+    y = y.reshape(-1)
+    return float(1.0 - y[0]) if y.size == 1 else float(y[LABELS.index("fake")])
+
+
+def _folder_pass(model, images: list, spec) -> tuple[list[float | None], int, float]:
+    """(P(fake) per image, None where it failed; failures; seconds) with model(x)."""
+    from edge_runtime.preprocess import load_resized, normalize
+
+    scores: list[float | None] = []
+    errors = 0
+    t0 = time.perf_counter()
+    for path, _label in images:
+        try:
+            scores.append(
+                _p_fake(model(normalize(load_resized(path, spec), spec)[None], training=False))
+            )
+        except Exception:  # noqa: BLE001 - one bad image never stops the pass
+            scores.append(None)
+            errors += 1
+    return scores, errors, time.perf_counter() - t0
+
+
 def child(job_path: str, result_path: str) -> int:
     """Runs in the fresh process. Imports TensorFlow only here."""
     started = time.time()
@@ -38,7 +65,7 @@ def child(job_path: str, result_path: str) -> int:
     model = keras.models.load_model(job["model"], compile=False)
     loaded = time.time()
     from edge_runtime.preprocess import load_resized, normalize
-    from edge_runtime.types import LABELS, PreprocessSpec
+    from edge_runtime.types import PreprocessSpec
 
     from .timing import summarize, time_calls
     from .worker import peak_rss_mb
@@ -52,11 +79,6 @@ def child(job_path: str, result_path: str) -> int:
     model.predict(x, verbose=0)
     first = time.time()
 
-    def p_fake(y) -> float:
-        y = y.numpy() if hasattr(y, "numpy") else y
-        y = y.reshape(-1)
-        return float(1.0 - y[0]) if y.size == 1 else float(y[LABELS.index("fake")])
-
     runs, warmup = job["runs"], job["warmup"]
     call_ms = time_calls(lambda: model(x, training=False), runs, warmup)
     predict_ms = time_calls(lambda: model.predict(x, verbose=0), runs, warmup)
@@ -67,18 +89,7 @@ def child(job_path: str, result_path: str) -> int:
         runs,
         warmup,
     )
-    scores: list[float | None] = []
-    errors = 0
-    t0 = time.perf_counter()
-    for path, _label in job["images"]:
-        try:
-            scores.append(
-                p_fake(model(normalize(load_resized(path, spec), spec)[None], training=False))
-            )
-        except Exception:  # noqa: BLE001 - one bad image never stops the pass
-            scores.append(None)
-            errors += 1
-    folder_s = time.perf_counter() - t0
+    scores, errors, folder_s = _folder_pass(model, job["images"], spec)
     done = sum(s is not None for s in scores)
     result = {
         "status": "ok",
