@@ -15,7 +15,6 @@ the tiles overlap by more than the largest face they are meant for, so it is who
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .align import aligned_crop, ffhq_quad, is_already_aligned, quad_side
+from .fileio import sha256_bytes
 from .interpreter import Backend, make_interpreter
 from .preprocess import ImageSource, load_image_scaled, resize
 from .types import FaceOptions, ImageError, ModelError, PreprocessSpec
@@ -295,7 +295,7 @@ class FaceFinder:
             content = path.read_bytes()
         except OSError as e:
             raise ModelError(f"{path}: cannot read the face detector ({e.strerror or e})") from None
-        if hashlib.sha256(content).hexdigest() != spec.sha256:
+        if sha256_bytes(content) != spec.sha256:
             raise ModelError(f"{path}: sha256 does not match the {spec.name} face detector")
         self.min_score = spec.min_score if min_score is None else float(min_score)
         self._content, self._name = content, str(path)
