@@ -117,3 +117,27 @@ def test_class_weights_reach_the_batches_and_order_is_per_epoch():
     np.testing.assert_array_equal(order, epoch_order(10, 3, 2))  # a function of (seed, epoch)
     np.testing.assert_allclose(np.concatenate([s[1] for s in seen]), w[order])
     assert not np.array_equal(epoch_order(10, 3, 2), epoch_order(10, 3, 3))
+
+
+def test_init_from_copies_matching_layers_and_keeps_a_new_head(tmp_path):
+    # A warm start: every base layer (same name and shape) starts from the earlier model; a
+    # head of another size keeps its fresh initialisation; a model sharing nothing is refused.
+    from train.errors import ConfigError
+    from train.model import build_model, init_from_model, save_model_atomic
+
+    tiny = {"weights": "none", "alpha": 0.25, "image_size": 32}
+    earlier = build_model(TrainConfig(**tiny, dense_units=16)).model
+    save_model_atomic(earlier, tmp_path / "earlier.keras")
+    fresh = build_model(TrainConfig(**tiny, dense_units=8, seed=7)).model
+    copied = init_from_model(fresh, tmp_path / "earlier.keras")
+    assert copied == len([x for x in fresh.layers if x.weights]) - 2  # all but the head
+    for layer in fresh.layers:
+        if layer.weights and layer.name not in ("dense_hidden", "probabilities"):
+            for a, b in zip(layer.get_weights(), earlier.get_layer(layer.name).get_weights()):
+                np.testing.assert_array_equal(a, b)
+    other = build_model(TrainConfig(**tiny, arch="densenet121", dense_units=8)).model
+    save_model_atomic(other, tmp_path / "other.keras")
+    with pytest.raises(ConfigError, match="no layer matches"):
+        init_from_model(
+            build_model(TrainConfig(**tiny, dense_units=16)).model, tmp_path / "other.keras"
+        )

@@ -17,6 +17,7 @@ from train.errors import ConfigError, DataError
 from train.harmonize import Harmonize, file_rng, harmonized_loader, training_loader
 from train.sources import (
     build_mix,
+    check_source_weights,
     check_trainable,
     class_weights,
     hash_split,
@@ -171,6 +172,31 @@ def test_class_weights_balance_the_loss():
     assert sample_weights(samples, "none") is None
     with pytest.raises(DataError, match="no fake training images"):
         class_weights(samples[:30])
+
+
+def test_source_weights_scale_a_source_within_its_class():
+    samples = [Sample(f"a{i}", REAL_INDEX) for i in range(10)]
+    samples += [Sample(f"b{i}", REAL_INDEX) for i in range(10)]
+    samples += [Sample(f"c{i}", FAKE_INDEX) for i in range(5)]
+    source_of = {s.path: s.path[0] for s in samples}
+    w = sample_weights(samples, "class", source_of, {"a": 3.0})
+    labels = np.array([s.label for s in samples])
+    # the classes still carry half the loss each; inside "real", a weighs 3x b
+    assert w[labels == REAL_INDEX].sum() == pytest.approx(w.sum() / 2)
+    assert w[0] == pytest.approx(3 * w[10])
+    # without balance the multipliers alone; a source not named keeps 1
+    raw = sample_weights(samples, "none", source_of, {"a": 3.0})
+    assert raw[0] == 3.0 and raw[10] == 1.0 and raw[20] == 1.0
+    assert np.allclose(
+        sample_weights(samples, "class", source_of, {}), sample_weights(samples, "class")
+    )
+
+
+def test_source_weights_name_trainable_sources_only():
+    sources = load_sources()
+    check_source_weights(sources, {"faces140k_real": 2.0})
+    with pytest.raises(ConfigError, match="ciplab_real"):
+        check_source_weights(sources, {"ciplab_real": 2.0})
 
 
 def _jpeg_file(path: Path, size: int, quality: int, seed: int) -> Path:

@@ -43,6 +43,8 @@ _DEFAULT_RECIPE = load_recipe(DEFAULT_RECIPE)
 def _d(name: str) -> str:
     """The default recipe's value of a flag, for its help text."""
     value = _DEFAULT_RECIPE.get(name, getattr(_DEFAULTS, name))
+    if isinstance(value, dict):
+        value = ",".join(f"{k}={v:g}" for k, v in value.items()) or "none"
     if isinstance(value, (list, tuple)):
         value = ",".join(map(str, value)) or "none"
     return f" (recipe {DEFAULT_RECIPE!r}: {value})"
@@ -160,6 +162,23 @@ def _add_fit(sub) -> None:
         "n/(2 n_class), both classes carry half the loss" + _d("balance"),
     )
     g.add_argument(
+        "--source-weight",
+        dest="source_weights",
+        type=_source_weight,
+        action="append",
+        default=None,
+        metavar="NAME=W",
+        help="multiply a source's loss weight within its class (repeatable; before --balance), "
+        "e.g. faces140k_fake=2" + _d("source_weights"),
+    )
+    g.add_argument(
+        "--init-from",
+        default=_DEFAULTS.init_from,
+        metavar="MODEL",
+        help="start every layer of the same name and shape from this .keras model (a warm "
+        "start, e.g. an earlier run's model.keras); other layers as --weights says",
+    )
+    g.add_argument(
         "--harmonize-size",
         type=int,
         default=None,
@@ -196,6 +215,16 @@ def _range(text: str, kind):
         return (kind(parts[0]), kind(parts[1]))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LO-HI numbers, got {text!r}") from None
+
+
+def _source_weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=WEIGHT") from None
 
 
 def _comma_list(text: str) -> tuple[str, ...]:
@@ -424,6 +453,9 @@ def fit_config(args: argparse.Namespace) -> TrainConfig:
     ):
         given[name] = getattr(args, name)
     given["hold_out"] = args.hold_out
+    if args.source_weights is not None:
+        given["source_weights"] = dict(args.source_weights)
+    given["init_from"] = args.init_from
     return config_from_recipe(args.recipe, **given).validate()
 
 

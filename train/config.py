@@ -104,6 +104,12 @@ class TrainConfig:
     sources: str = ""  # "" = --data; else a sources .json file
     hold_out: tuple[str, ...] = ()  # source names or generator families kept out of training
     balance: str = "none"  # "class": sample weights n / (2 n_class), both classes half the loss
+    # Per-source loss multipliers (--sources), applied before the class balance, e.g.
+    # {"faces140k_real": 2}: that source counts twice within its class
+    source_weights: dict[str, float] = field(default_factory=dict)
+    # A .keras model whose weights start every layer of the same name and shape (a warm start,
+    # e.g. from an earlier run); "" = ImageNet/random as `weights` says
+    init_from: str = ""
     # One resolution + randomised JPEG re-encoding for training images of both classes
     # (train/harmonize.py); 0 = off
     harmonize_size: int = 0
@@ -218,6 +224,14 @@ class TrainConfig:
         s_lo, s_hi = self.harmonize_scale
         need(0 < s_lo <= s_hi <= 4, f"--harmonize-scale: {s_lo}-{s_hi} not a range in (0, 4]")
         need(not self.hold_out or bool(self.sources), "--hold-out needs --sources")
+        need(not self.source_weights or bool(self.sources), "--source-weight needs --sources")
+        self.source_weights = {str(k): float(v) for k, v in self.source_weights.items()}
+        bad = [f"{k}={v}" for k, v in self.source_weights.items() if not v > 0]
+        need(not bad, f"--source-weight: {', '.join(bad)}: weights must be > 0")
+        need(
+            not self.init_from or Path(self.init_from).is_file(),
+            f"--init-from: {self.init_from}: no such model file",
+        )
         self.hold_out = tuple(self.hold_out)
         self.augment = parse_augment(",".join(self.augment))
         return self
@@ -241,6 +255,7 @@ RECIPE_FIELDS = (
     "base_learning_rate_multiplier", "weight_decay", "label_smoothing", "batch_size", "epochs",
     "seed", "augment", "random_crop_fraction", "threshold_from_valid", "balance",
     "harmonize_size", "harmonize_quality", "harmonize_scale", "harmonize_per_epoch",
+    "source_weights",
 )  # fmt: skip
 
 

@@ -287,10 +287,11 @@ def _sources_root(cfg: TrainConfig) -> Path:
 def _list_sources(cfg: TrainConfig):
     """--sources: the pooled splits of the training sources, hold-outs and evaluation-only
     sets kept out of train and valid (train/sources.py)."""
-    from .sources import build_mix, load_sources
+    from .sources import build_mix, check_source_weights, load_sources
 
     sources = load_sources(cfg.sources)
     root = _sources_root(cfg)
+    check_source_weights(sources, cfg.source_weights)
     mix = build_mix(sources, root, cfg.hold_out, cfg.limit_per_class, cfg.seed)
     layout = Layout(root=root, split_dirs={}, csv_files={})
     for row in mix.rows:
@@ -334,7 +335,7 @@ def _build(state: _Run):
     import keras
     import tensorflow as tf
 
-    from .model import build_model, cache_split
+    from .model import build_model, cache_split, init_from_model
 
     cfg = state.cfg
     keras.utils.set_random_seed(cfg.seed)
@@ -344,6 +345,9 @@ def _build(state: _Run):
     split = None
     with strategy.scope():  # the variables (and the cached tail's) belong to the strategy
         built = build_model(cfg)
+        if cfg.init_from:
+            n = init_from_model(built.model, cfg.init_from)
+            log(f"warm start: {n} layers' weights from {cfg.init_from}")
         if cfg.cache_features != "off" and not cfg.random_each_epoch():
             split = cache_split(built.model)
     if split is None and cfg.cache_features == "on":
@@ -576,7 +580,13 @@ def _train(state: _Run) -> tuple[dict[str, Any], _Evaluation, bool]:
             save_model_atomic(model, run.model_path)
 
     epoch_log, best = _callbacks(save_best, cfg.epochs)
-    weights = {n: sample_weights(state.files[n].samples, cfg.balance) for n in ("train", "valid")}
+    source_of = state.mix.source_of if state.mix is not None else None
+    weights = {
+        n: sample_weights(state.files[n].samples, cfg.balance, source_of, cfg.source_weights)
+        for n in ("train", "valid")
+    }
+    if cfg.source_weights:
+        log("source weights: " + ", ".join(f"{k} x{v:g}" for k, v in cfg.source_weights.items()))
     if cfg.balance != "none":
         w = class_weights(state.files["train"].samples)
         state.resolved["class_weights"] = {LABELS[k]: round(v, 6) for k, v in w.items()}

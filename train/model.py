@@ -95,6 +95,25 @@ def build_model(cfg: TrainConfig) -> BuiltModel:
     return BuiltModel(model=model, base_layers=base_layers, trainable_base_layers=trainable)
 
 
+def init_from_model(model, path: str | os.PathLike) -> int:
+    """Copy the weights of every layer that `path`'s model has under the same name and with the
+    same shapes (a warm start); returns how many layers were copied. A different head (other
+    Dense sizes) keeps its fresh initialisation."""
+    source = {layer.name: layer for layer in load_model(path).layers}
+    copied = 0
+    for layer in model.layers:
+        old = source.get(layer.name)
+        if old is None or not layer.weights:
+            continue
+        new_w, old_w = layer.get_weights(), old.get_weights()
+        if [w.shape for w in new_w] == [w.shape for w in old_w]:
+            layer.set_weights(old_w)
+            copied += 1
+    if copied == 0:
+        raise ConfigError(f"--init-from {path}: no layer matches this model by name and shape")
+    return copied
+
+
 def _scaled_update_step(cls):
     """An optimizer class whose update uses lr * multiplier for the chosen variables."""
 

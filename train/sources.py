@@ -276,12 +276,39 @@ def class_weights(samples: Sequence[Sample]) -> dict[int, float]:
     return out
 
 
-def sample_weights(samples: Sequence[Sample], balance: str) -> np.ndarray | None:
-    """One weight per file: 'class' = class_weights, 'none' = None (every file 1)."""
+def sample_weights(
+    samples: Sequence[Sample],
+    balance: str,
+    source_of: dict[str, str] | None = None,
+    source_weights: dict[str, float] | None = None,
+) -> np.ndarray | None:
+    """One weight per file. Each file starts at its source's multiplier (source_weights, 1 when
+    not named); 'class' then scales each class so that both carry half the loss (with no
+    multipliers: class_weights); 'none' keeps the multipliers (None: every file 1)."""
+    mult = np.ones(len(samples), dtype=np.float64)
+    if source_weights:
+        of = source_of or {}
+        mult = np.array([source_weights.get(of.get(s.path, ""), 1.0) for s in samples])
     if balance == "none":
-        return None
-    w = class_weights(samples)
-    return np.array([w[s.label] for s in samples], dtype=np.float32)
+        return mult.astype(np.float32) if source_weights else None
+    class_weights(samples)  # the error for a missing class
+    labels = np.array([s.label for s in samples], dtype=np.int64)
+    out = np.empty(len(samples), dtype=np.float64)
+    for label in (FAKE_INDEX, REAL_INDEX):
+        mask = labels == label
+        out[mask] = mult[mask] * len(samples) / (2.0 * mult[mask].sum())
+    return out.astype(np.float32)
+
+
+def check_source_weights(sources: SourceList, source_weights: dict[str, float]) -> None:
+    """Every weighted name is a trainable source of the list."""
+    names = {s.name for s in sources.sources if not s.evaluation_only}
+    unknown = sorted(set(source_weights) - names)
+    if unknown:
+        raise ConfigError(
+            f"--source-weight: unknown or evaluation-only source(s) {', '.join(unknown)} "
+            f"(trainable: {', '.join(sorted(names))})"
+        )
 
 
 def per_source_table(
@@ -369,5 +396,6 @@ __all__ = [
     "load_sources",
     "resolve_hold_out",
     "sample_weights",
+    "check_source_weights",
     "source_files",
 ]
