@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .fileio import atomic_write_bytes, atomic_write_json, sha256_bytes
-from .types import VARIANTS, BundleInfo, ModelError
+from .types import KEPT_MODELS, VARIANTS, BundleInfo, ModelError, model_names, plain_variant
 
 SIDECAR_SUFFIX = ".bundle.json"
 PACKAGE_MODELS = Path(__file__).resolve().parent / "models"  # the default int8 (in git here)
@@ -80,7 +80,9 @@ def search_dirs() -> list[Path]:
 
 
 def variant_filename(variant: str) -> str:
-    return f"{DEFAULT_STEM}_{variant}.tflite"
+    """The file of a bundled model name: int8 -> edge_detect_mobilenet_int8.tflite; a kept
+    generation's v2-int8 -> edge_detect_mobilenet_v2_int8.tflite."""
+    return f"{DEFAULT_STEM}_{plain_variant(variant).replace('-', '_')}.tflite"
 
 
 def find_variant(variant: str) -> tuple[str, Path] | None:
@@ -97,15 +99,17 @@ def how_to_get(variant: str) -> str:
     name = variant_filename(variant)
     return (
         f"install edge-detect from a full checkout (pip install .: the wheel carries "
-        f"{', '.join(VARIANTS)}), or set ${MODELS_ENV} to a folder holding {name} and "
+        f"{', '.join((*VARIANTS, *KEPT_MODELS))}), or set ${MODELS_ENV} to a folder holding "
+        f"{name} and "
         f"{sidecar_path(name).name}, or give the file's path (-m path/to/{name})"
     )
 
 
 def resolve_model(model: str | os.PathLike) -> Path:
-    """A bundled variant name (fp32, fp16, dynamic, int8) or a path -> the .tflite path."""
+    """A bundled model name (fp32, fp16, dynamic, int8, v1-int8, ...: types.model_names) or a
+    path -> the .tflite path."""
     text = os.fspath(model)
-    if text in VARIANTS:
+    if text in model_names():
         found = find_variant(text)
         if found:
             return found[1]
@@ -118,14 +122,14 @@ def resolve_model(model: str | os.PathLike) -> Path:
         raise ModelError(f"{text}: is a directory, expected a .tflite file")
     if not p.exists():
         raise ModelError(
-            f"{text}: no such model file (or variant; variants are {', '.join(VARIANTS)})"
+            f"{text}: no such model file (or bundled model name: {', '.join(model_names())})"
         )
     return p
 
 
 def available_variants() -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for v in VARIANTS:
+    for v in (*VARIANTS, *KEPT_MODELS):
         try:
             found[v] = resolve_model(v)
         except ModelError:

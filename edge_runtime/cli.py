@@ -96,8 +96,9 @@ def detect_parser() -> ArgumentParser:
         "-m",
         "--model",
         default="int8",
-        help="a bundled variant (fp32, fp16, dynamic, int8) or a path to a .tflite file "
-        "(its <stem>.bundle.json sidecar is read when present)  [default: int8]",
+        help=f"a bundled model ({_model_names_help()}; `edge-detect models` lists them) or a "
+        "path to a .tflite file (its <stem>.bundle.json sidecar is read when present)  "
+        "[default: int8]",
     )
     p.add_argument(
         "-t",
@@ -559,6 +560,14 @@ def run_info(args: argparse.Namespace) -> int:
     return EXIT_OK if report.loads else EXIT_INPUT_FAILED  # 1: described, but cannot run
 
 
+def _model_names_help() -> str:
+    from .types import KEPT_MODELS, MODEL_VERSION, VARIANTS
+
+    kept = f", {', '.join(KEPT_MODELS)}" if KEPT_MODELS else ""
+    version = MODEL_VERSION
+    return f"{', '.join(VARIANTS)}: the {version} detector, also as {version}-int8 etc.{kept}"
+
+
 def models_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=f"{PROG} models",
@@ -573,10 +582,10 @@ def models_parser() -> ArgumentParser:
 
 def run_models(args: argparse.Namespace) -> int:
     from .bundle import find_variant, how_to_get, model_sources
-    from .types import VARIANTS
+    from .types import KEPT_MODELS, VARIANTS
 
     rows = []
-    for variant in VARIANTS:
+    for variant in (*VARIANTS, *KEPT_MODELS):
         found = find_variant(variant)
         if found:
             source, path = found
@@ -594,7 +603,7 @@ def run_models(args: argparse.Namespace) -> int:
         searched = [{"from": s, "folder": str(f)} for s, f in model_sources()]
         print(json.dumps({"variants": rows, "searched": searched}, ensure_ascii=False))
     else:
-        print(f"{'VARIANT':<8} {'SIZE MB':>7}  {'FROM':<18} PATH")
+        print(f"{'MODEL':<8} {'SIZE MB':>7}  {'FROM':<18} PATH")
         for r in rows:
             if r["from"]:
                 size = f"{r['size_bytes'] / 1e6:.2f}"

@@ -12,6 +12,23 @@ FAKE_INDEX = 0
 REAL_INDEX = 1
 
 VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
+# The detector generation the plain variant names belong to ("int8" is then also "v1-int8"),
+# and other generations' files kept by name so users can compare them (MODEL_CARD.md).
+MODEL_VERSION = "v1"
+KEPT_MODELS: tuple[str, ...] = ()
+
+
+def model_names() -> tuple[str, ...]:
+    """Every name -m accepts for a bundled model: the variants, the same with the shipped
+    generation's prefix (v1-int8 = int8), and the kept generations' models."""
+    return (*VARIANTS, *(f"{MODEL_VERSION}-{v}" for v in VARIANTS), *KEPT_MODELS)
+
+
+def plain_variant(name: str) -> str:
+    """A model name -> the variant name its file goes by: v1-int8 -> int8 while v1 ships."""
+    version, _, variant = name.partition("-")
+    return variant if version == MODEL_VERSION and variant in VARIANTS else name
+
 
 # The decision rule, used by the Detector, convert's verification, train's metrics and the
 # benchmarks: an image is fake when P(fake) >= threshold (a tie is fake). 0.5 = argmax of the

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from edge_runtime import ModelError, bundle
-from edge_runtime.types import VARIANTS
+from edge_runtime.types import KEPT_MODELS, MODEL_VERSION, VARIANTS
 from tests.conftest import REPO
 from tests.test_cli import run_cli
 
@@ -78,9 +78,9 @@ def test_models_command_lists_where_each_variant_comes_from(nowhere, monkeypatch
     text = run_cli("models")
     assert text.exit_code == 1  # three variants missing
     lines = text.stdout.splitlines()
-    assert lines[0].split() == ["VARIANT", "SIZE", "MB", "FROM", "PATH"]
+    assert lines[0].split() == ["MODEL", "SIZE", "MB", "FROM", "PATH"]
     rows = {line.split()[0]: line for line in lines[1:]}
-    assert set(rows) == set(VARIANTS)
+    assert set(rows) == set(VARIANTS) | set(KEPT_MODELS)
     assert "package" in rows["int8"] and "missing" in rows["fp32"] and "pip install" in rows["fp32"]
     report = json.loads(run_cli("models", "--json").stdout)
     by_name = {r["variant"]: r for r in report["variants"]}
@@ -88,7 +88,7 @@ def test_models_command_lists_where_each_variant_comes_from(nowhere, monkeypatch
 
 
 def test_real_checkout_has_every_variant():
-    assert sorted(bundle.available_variants()) == sorted(VARIANTS)
+    assert sorted(bundle.available_variants()) == sorted((*VARIANTS, *KEPT_MODELS))
     assert run_cli("models").exit_code == 0
 
 
@@ -104,3 +104,14 @@ def test_wheel_carries_the_checkout_variants():
     assert bundle.PACKAGE_VARIANTS.name == "variants"
     for variant in ("fp32", "fp16", "dynamic"):
         assert (mapped / bundle.variant_filename(variant)).is_file()
+
+
+def test_generation_names_resolve_to_their_files():
+    # The shipped generation's prefix names the plain variant's file; a kept generation has its
+    # own; an unknown name lists every name -m accepts.
+    assert bundle.resolve_model(f"{MODEL_VERSION}-int8") == bundle.resolve_model("int8")
+    assert bundle.variant_filename("v9-int8") == "edge_detect_mobilenet_v9_int8.tflite"
+    for name in KEPT_MODELS:
+        assert bundle.resolve_model(name).name == bundle.variant_filename(name)
+    with pytest.raises(ModelError, match=f"bundled model name: .*{MODEL_VERSION}-int8"):
+        bundle.resolve_model("v9-int8")
