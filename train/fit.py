@@ -178,10 +178,12 @@ def _callbacks(save_best, epochs: int):
             self._t0 = self._last_line = time.perf_counter()
             self._epoch = epoch
 
-        def _run_eta(self, epoch_seconds: float, epochs_left: int) -> float:
+        def _run_eta(self, epoch_left: float, epoch_total: float, epochs_left: int) -> float:
+            """This epoch's remaining seconds + the later epochs at the finished epochs' mean
+            (in the first epoch: this epoch's whole estimated length)."""
             done = self.history["epoch_seconds"]
-            per_epoch = float(np.mean(done)) if done else epoch_seconds
-            return epoch_seconds + per_epoch * epochs_left
+            per_epoch = float(np.mean(done)) if done else epoch_total
+            return epoch_left + per_epoch * epochs_left
 
         def on_train_batch_end(self, batch, logs=None):
             now = time.perf_counter()
@@ -191,7 +193,7 @@ def _callbacks(save_best, epochs: int):
             steps = (self.params or {}).get("steps") or 0
             spent = now - self._t0
             left = spent / (batch + 1) * max(0, steps - batch - 1) if steps else 0.0
-            run_left = self._run_eta(left, epochs - self._epoch - 1)
+            run_left = self._run_eta(left, spent + left, epochs - self._epoch - 1)
             log(
                 f"epoch {self._epoch + 1}/{epochs}: batch {batch + 1}/{steps or '?'}, "
                 f"epoch ETA {_eta(left)}, run ETA {_eta(run_left)}"
@@ -204,7 +206,7 @@ def _callbacks(save_best, epochs: int):
             for k, v in (logs or {}).items():
                 self.history.setdefault(k, []).append(float(v))
             parts = " - ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
-            eta = self._run_eta(0.0, epochs - epoch - 1)
+            eta = self._run_eta(0.0, seconds, epochs - epoch - 1)
             log(f"epoch {epoch + 1}/{epochs} - {seconds:.1f}s - {parts} - ETA {_eta(eta)}")
 
     class BestWeights(keras.callbacks.Callback):
