@@ -1,9 +1,9 @@
-"""The training sources as data (train/sources.json): list, split, hold out and weigh them.
+"""The training sources as data (train/sources.json): the training side (mix, hold out, weigh).
 
-One entry per folder and class: its label, generator family, photo source, native size and
-compression. Splits never move: a set with its own train/valid/test folders keeps them; the
-others go to train/valid/test by a salted SHA-256 of the file name alone (not the path, not
-the folder's contents), so adding or removing files never moves another file. Sets marked
+The list itself, its fixed splits and the per-source figures are edge_runtime/sources.py, the
+one definition train and the benchmarks share (re-exported here). Splits never move: a set with
+its own train/valid/test folders keeps them; the others go by a salted SHA-256 of the file
+name. Sets marked
 `evaluation_only` (CIPLAB composites, LFW face swaps) are never part of a training run: the mix
 refuses them and `check_trainable` guards every training list.
 
@@ -12,8 +12,6 @@ No TensorFlow here.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,116 +21,30 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.evaluation import DataError, Sample, SplitFiles, shared_data_dir
-from edge_runtime.inputs import is_image_name
+from edge_runtime.sources import (
+    SOURCES_FILE,
+    SPLIT_MODES,
+    SPLITS,
+    Source,
+    SourceList,
+    hash_split,
+    limited_source_files,
+    per_source_figures,
+    source_files,
+)
+from edge_runtime.sources import load_sources as _load_sources
 from edge_runtime.types import FAKE_INDEX, LABELS, REAL_INDEX
 
 from .errors import ConfigError
 
-SOURCES_FILE = Path(__file__).resolve().parent / "sources.json"
-SPLITS = ("train", "valid", "test")
-SPLIT_MODES = ("folders", "hash", "all")  # own split folders; hash of the name; all = test
-
-
-@dataclass(frozen=True)
-class Source:
-    name: str
-    folder: str  # relative to the data root
-    label: int  # FAKE_INDEX or REAL_INDEX
-    splits: str  # one of SPLIT_MODES
-    family: str  # generator family; "real" for photographs
-    photo_source: str
-    native_size: int
-    compression: str
-    evaluation_only: bool = False
-
-    @property
-    def class_name(self) -> str:
-        return LABELS[self.label]
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "folder": self.folder,
-            "class": self.class_name,
-            "family": self.family,
-            "photo_source": self.photo_source,
-            "native_size": self.native_size,
-            "compression": self.compression,
-            "evaluation_only": self.evaluation_only,
-        }
-
-
-@dataclass
-class SourceList:
-    sources: list[Source]
-    split_salt: str
-    fractions: dict[str, float]
-    path: str
-
-    def by_name(self) -> dict[str, Source]:
-        return {s.name: s for s in self.sources}
-
-    def families(self) -> list[str]:
-        return sorted({s.family for s in self.sources})
-
 
 def load_sources(path: str | os.PathLike | None = None) -> SourceList:
-    """train/sources.json (or another file of the same form), checked."""
-    p = Path(path) if path else SOURCES_FILE
+    """train/sources.json (or another file of the same form), checked (edge_runtime.sources:
+    the one reader, shared with the benchmarks); a bad file is a ConfigError here."""
     try:
-        data = json.loads(p.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{p}: unreadable sources file ({e})") from None
-    try:
-        fractions = {k: float(data["split_fractions"][k]) for k in SPLITS}
-        salt = str(data["split_salt"])
-        entries = data["sources"]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"{p}: needs split_salt, split_fractions and sources ({e})") from None
-    if abs(sum(fractions.values()) - 1.0) > 1e-9 or min(fractions.values()) < 0:
-        raise ConfigError(f"{p}: split_fractions must be >= 0 and sum to 1, got {fractions}")
-    sources: list[Source] = []
-    for i, e in enumerate(entries):
-        where = f"{p}: source {i} ({e.get('name', '?') if isinstance(e, dict) else e!r})"
-        try:
-            cls = str(e["class"]).lower()
-            src = Source(
-                name=str(e["name"]),
-                folder=str(e["folder"]),
-                label=LABELS.index(cls) if cls in LABELS else -1,
-                splits=str(e["splits"]),
-                family=str(e["family"]),
-                photo_source=str(e.get("photo_source", "")),
-                native_size=int(e.get("native_size", 0)),
-                compression=str(e.get("compression", "")),
-                evaluation_only=bool(e.get("evaluation_only", False)),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"{where}: missing or bad field {err}") from None
-        if src.label < 0:
-            raise ConfigError(f"{where}: class must be real or fake")
-        if src.splits not in SPLIT_MODES:
-            raise ConfigError(f"{where}: splits must be one of {', '.join(SPLIT_MODES)}")
-        if src.splits == "all" and not src.evaluation_only:
-            raise ConfigError(f"{where}: splits 'all' (everything is test) is evaluation only")
-        sources.append(src)
-    names = [s.name for s in sources]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"{p}: duplicate source name(s) {', '.join(dupes)}")
-    return SourceList(sources, salt, fractions, str(p))
-
-
-def hash_split(file_name: str, salt: str, fractions: dict[str, float]) -> str:
-    """train/valid/test of one file, from a salted SHA-256 of its name (never its path)."""
-    digest = hashlib.sha256(f"{salt}:{file_name}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2.0**64  # uniform in [0, 1)
-    edge = 0.0
-    for split in SPLITS:
-        edge += fractions[split]
-        if u < edge:
-            return split
-    return SPLITS[-1]
+        return _load_sources(path)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
 
 
 def resolve_hold_out(sources: SourceList, names: Iterable[str]) -> set[str]:
@@ -156,41 +68,6 @@ def resolve_hold_out(sources: SourceList, names: Iterable[str]) -> set[str]:
             raise ConfigError("--hold-out real: would leave no real photographs to train on")
         held |= family
     return held
-
-
-def _image_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such source folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
-
-
-def source_files(source: Source, root: Path, sources: SourceList) -> dict[str, list[Sample]]:
-    """The files of one source by split (every split present, possibly empty)."""
-    out: dict[str, list[Sample]] = {s: [] for s in SPLITS}
-    cls = source.class_name
-    if source.splits == "folders":
-        for split in SPLITS:
-            folder = root / source.folder / split / cls
-            out[split] = [Sample(str(p), source.label) for p in _image_files(folder)]
-    else:
-        for p in _image_files(root / source.folder / cls):
-            split = (
-                "test"
-                if source.splits == "all"
-                else hash_split(p.name, sources.split_salt, sources.fractions)
-            )
-            out[split].append(Sample(str(p), source.label))
-    if not any(out.values()):
-        raise DataError(f"{root / source.folder}/{cls}: source {source.name} has no images")
-    return out
-
-
-def _limit(samples: list[Sample], limit: int | None, seed: int, key: str) -> list[Sample]:
-    if limit is None or len(samples) <= limit:
-        return samples
-    rng = np.random.default_rng([seed, int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)])
-    chosen = np.sort(rng.choice(len(samples), size=limit, replace=False))
-    return [samples[i] for i in chosen]
 
 
 @dataclass
@@ -219,10 +96,7 @@ def build_mix(
     source_of: dict[str, str] = {}
     rows = []
     for src in sources.sources:
-        files = {
-            split: _limit(samples, limit, seed, f"{src.name}/{split}")
-            for split, samples in source_files(src, data_root, sources).items()
-        }
+        files = limited_source_files(src, data_root, sources, limit, seed)
         for samples in files.values():
             for s in samples:
                 source_of[s.path] = src.name
@@ -314,50 +188,28 @@ def check_source_weights(sources: SourceList, source_weights: dict[str, float]) 
 def per_source_table(
     mix: Mix, sources: SourceList, p_fake: dict[str, float], threshold: float
 ) -> dict[str, Any]:
-    """Test figures per source (fakes caught, or reals called fake) and per two-class folder.
+    """Test figures per source (fakes caught, or reals called fake) and per two-class folder,
+    with each source's role in this run (edge_runtime.sources.per_source_figures).
 
     p_fake: P(fake) by path, for the test files that were scored (unreadable ones are absent).
     """
-    from edge_runtime.evaluation import binary_metrics
-
-    rows = []
-    by_folder: dict[str, list[tuple[int, float]]] = {}
-    for src in sources.sources:
-        role = next(r["role"] for r in mix.rows if r["name"] == src.name)
-        scored = [p_fake[s.path] for s in mix.per_source_test[src.name].samples if s.path in p_fake]
-        p = np.array(scored, dtype=np.float64)
-        called_fake = float((p >= threshold).mean()) if len(p) else None
-        row: dict[str, Any] = {
-            "source": src.name,
-            "family": src.family,
-            "class": src.class_name,
-            "role": role,
-            "n": len(p),
-            "mean_p_fake": float(p.mean()) if len(p) else None,
+    figures = per_source_figures(sources, mix.per_source_test, p_fake, threshold)
+    roles = {r["name"]: r["role"] for r in mix.rows}
+    rows = [
+        {
+            "source": r["source"],
+            "family": r["family"],
+            "class": r["class"],
+            "role": roles[r["source"]],
+            **{k: v for k, v in r.items() if k != "folder"},
         }
-        if src.label == FAKE_INDEX:
-            row["recall_fake"] = called_fake
-        else:
-            row["false_positive_rate"] = called_fake
-        row["accuracy"] = (
-            None
-            if called_fake is None
-            else (called_fake if src.label == FAKE_INDEX else 1.0 - called_fake)
-        )
-        rows.append(row)
-        by_folder.setdefault(src.folder, []).extend((src.label, v) for v in scored)
-    folders = []
-    for folder, pairs in by_folder.items():
-        labels = np.array([a for a, _ in pairs], dtype=np.int64)
-        if len(set(labels.tolist())) < 2:
-            continue
-        m = binary_metrics(labels, np.array([b for _, b in pairs]), threshold)
-        folders.append({"folder": folder, "n": len(labels), **m.to_dict()})
+        for r in figures["sources"]
+    ]
     return {
         "threshold": threshold,
         "held_out": sorted(mix.held_out),
         "sources": rows,
-        "folders": folders,
+        "folders": figures["folders"],
     }
 
 
@@ -384,6 +236,8 @@ def per_source_markdown(table: dict[str, Any]) -> str:
 
 __all__ = [
     "SOURCES_FILE",
+    "SPLITS",
+    "SPLIT_MODES",
     "per_source_markdown",
     "per_source_table",
     "Mix",
