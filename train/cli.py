@@ -381,6 +381,21 @@ def _add_ship_check(sub) -> None:
     p.add_argument("--json", dest="json_out", default=None, help="also write JSON here")
 
 
+def _add_mix_layout(sub) -> None:
+    p = sub.add_parser(
+        "mix-layout",
+        help="the --sources mix as a train/valid/test folder layout of symbolic links",
+        description="Write OUT/{train,valid,test}/{real,fake}/ with one symbolic link per file "
+        "of the mix's splits (what `fit --sources` trains and validates on), named "
+        "<source>__<file>: for tools that read a layout, e.g. `python -m convert RUN "
+        "--calibration-dir OUT` calibrates int8 on the mix. No image is copied.",
+    )
+    p.add_argument("out", help="a new or empty folder")
+    p.add_argument("--sources", default=None, help="sources file (default train/sources.json)")
+    p.add_argument("--data", default=None, help="folder holding the sources (../shared/data)")
+    p.add_argument("--hold-out", type=_comma_list, default=(), help="as fit --hold-out")
+
+
 def _add_checks(sub) -> None:
     p = sub.add_parser(
         "shortcut-check",
@@ -444,6 +459,7 @@ def build_parser() -> ArgumentParser:
     _add_gradcam(sub)
     _add_checks(sub)
     _add_ship_check(sub)
+    _add_mix_layout(sub)
     return parser
 
 
@@ -536,7 +552,8 @@ def _shortcut_check(args: argparse.Namespace) -> int:
 
     from .shortcuts import shortcut_check, shortcut_markdown
 
-    h = config_from_recipe(args.recipe).validate().harmonize()
+    # only the harmonize_* values matter; --sources so that a recipe's source weights validate
+    h = config_from_recipe(args.recipe, sources=str(SOURCES_FILE)).validate().harmonize()
     if not h.on:
         usage_error(f"{PROG} shortcut-check", f"recipe {args.recipe}: harmonize_size is 0 (off)")
     result = shortcut_check(args.sources, args.data, h, args.limit, args.seed)
@@ -577,6 +594,15 @@ def _ship_check(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def _mix_layout(args: argparse.Namespace) -> int:
+    from .mix_layout import write_mix_layout
+
+    counts = write_mix_layout(args.out, args.sources, args.data, args.hold_out)
+    for split, by_class in counts.items():
+        print(f"{split}: {by_class['real']} real, {by_class['fake']} fake -> {args.out}/{split}")
+    return 0
+
+
 def _stability(args: argparse.Namespace) -> int:
     from edge_runtime.fileio import atomic_write_json
 
@@ -608,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         "shortcut-check": _shortcut_check,
         "stability": _stability,
         "ship-check": _ship_check,
+        "mix-layout": _mix_layout,
     }[args.command]
     from .fit import Interrupted
 
