@@ -1,4 +1,4 @@
-"""`python -m benchmarks run|merge|plot`: size, accuracy and latency of model variants.
+"""`python -m benchmarks run|sources|merge|plot`: size, accuracy and latency of model variants.
 
 Runs on a Raspberry Pi with only edge_runtime's dependencies (numpy, Pillow, a TFLite
 interpreter): no TensorFlow, pandas, psutil or matplotlib needed except for `plot` and the
@@ -210,6 +210,111 @@ def plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _source_models(models: list[str]) -> list[str]:
+    """The models named, or every bundled variant edge_runtime finds by name (fp32 first: the
+    reference), one per file."""
+    from edge_runtime.bundle import available_variants
+
+    if models:
+        return models
+    seen: dict[Path, str] = {}
+    for name, path in available_variants().items():
+        seen.setdefault(path.resolve(), name)
+    if not seen:
+        _usage(
+            "no bundled model variants found (edge_runtime/models, models/); "
+            "pass .tflite files or bundles"
+        )
+    return list(seen.values())
+
+
+def sources(args: argparse.Namespace) -> int:
+    """Accuracy per source of train/sources.json for each model, and its drop against the first."""
+    from edge_runtime.evaluation import DataError, shared_data_dir
+    from edge_runtime.fileio import atomic_write_json
+    from edge_runtime.sources import load_sources, source_test_lists
+
+    from .sources import document, render, score_model, table_rows
+
+    models = _source_models(args.models)
+    root = args.data or shared_data_dir()
+    try:
+        source_list = load_sources(args.sources)
+        tests = source_test_lists(source_list, root, args.limit_per_class, args.seed)
+    except DataError as e:
+        _usage(str(e))
+    n = sum(len(t.samples) for t in tests.values())
+    print(
+        f"{len(source_list.sources)} sources, {n} test images, models: {', '.join(models)}",
+        file=sys.stderr,
+    )
+    columns = [score_model(m, source_list, tests, args.threads) for m in models]
+    for c in columns:
+        if not c.ok:
+            print(f"{c.label}: failed: {c.error}", file=sys.stderr)
+    rows = table_rows(source_list, columns)
+    sys.stdout.write(render(columns, rows))
+    if args.json_out:
+        doc = document(
+            source_list, root, args.limit_per_class, args.seed, args.threads, columns, rows
+        )
+        print(f"wrote {atomic_write_json(args.json_out, doc)}", file=sys.stderr)
+    return EXIT_OK if all(c.ok for c in columns) else EXIT_SOME_FAILED
+
+
+def _add_sources(sub) -> None:
+    from edge_runtime.sources import SOURCES_FILE
+
+    p = sub.add_parser(
+        "sources",
+        help="accuracy per training source, each model against the first",
+        description="One row per source of train/sources.json (its fixed test split; "
+        "evaluation-only sets whole) and per two-class folder: each model's accuracy at its "
+        "bundle's threshold, face stage off, ROC AUC per folder, and each later model's "
+        "accuracy minus the first model's in percentage points. The same splits and figures "
+        "as `python -m train evaluate MODEL --sources`.",
+        epilog="Exit status 0: every model scored; 1: some model failed (its column says why); "
+        "2: usage error.",
+    )
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODELS",
+        help=".tflite files / bundles / bundled names (fp32 fp16 dynamic int8); the first is "
+        "the reference; none: every bundled variant edge_runtime finds, fp32 first",
+    )
+    p.add_argument(
+        "--sources",
+        default=None,
+        help=f"sources file (default: {SOURCES_FILE.parent.name}/{SOURCES_FILE.name})",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder holding the source folders (default: ../shared/data)",
+    )
+    p.add_argument(
+        "--limit-per-class",
+        type=at_least(1),
+        default=None,
+        help="at most N test images per source (seeded, as train evaluate's); default: all",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of --limit-per-class (train evaluate's: 0)"
+    )
+    p.add_argument(
+        "--threads",
+        type=at_least(1),
+        default=usable_cores(),
+        help="interpreter threads (default: the usable cores, %(default)s here)",
+    )
+    p.add_argument(
+        "--json", dest="json_out", default=None, help="also write every figure to this file"
+    )
+    p.set_defaults(func=sources)
+
+
 def _worker(args: argparse.Namespace) -> int:
     from .worker import main
 
@@ -300,8 +405,9 @@ def build_parser() -> ArgumentParser:
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug messages on stderr")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,merge,plot}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sources,merge,plot}")
     _add_run(sub)
+    _add_sources(sub)
     p = sub.add_parser("merge", help="several machines' results in one table")
     p.add_argument(
         "results",
