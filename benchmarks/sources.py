@@ -145,6 +145,14 @@ def _auc(v: float | None) -> str:
     return "—" if v is None else f"{v:.4f}"
 
 
+def _shown(path: str) -> str:
+    """A path relative to the working directory when it lies under it (the table is pasted)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
 def render(columns: list[ModelColumn], rows: list[dict[str, Any]]) -> str:
     """The markdown table and one line per model (file, threshold, skipped images, failure)."""
     ref = columns[0].label if columns else ""
@@ -172,7 +180,7 @@ def render(columns: list[ModelColumn], rows: list[dict[str, Any]]) -> str:
     for c in columns:
         if c.ok:
             lines.append(
-                f"- {c.label}: {c.path}, threshold {c.threshold:.4f}, "
+                f"- {c.label}: {_shown(c.path)}, threshold {c.threshold:.4f}, "
                 f"{len(c.skipped)} unreadable test image(s) not counted"
             )
         else:
