@@ -301,3 +301,18 @@ def test_stability_rows_on_a_tiny_bundle(tiny_bundles, tmp_path):
         assert 0.0 <= r["mean_abs_dp"] <= r["max_abs_dp"] <= 1.0
         assert 0.0 <= r["flipped_share"] <= 1.0
     assert result["rows"][0]["max_abs_dp"] > 0  # the transforms really change the input
+
+
+def test_native_size_keeps_each_images_own_square(tmp_path):
+    # harmonize_size -1: the centred square keeps its own side; only the random rescale and the
+    # re-encoding change it, identically for either class.
+    from train.harmonize import NATIVE_SIZE, harmonized_bytes
+
+    img = Image.open(_jpeg_file(tmp_path / "a.jpg", 120, 90, seed=1)).crop((0, 0, 120, 90))
+    fixed = Harmonize(NATIVE_SIZE, quality=(90, 90), scale=(1.0, 1.0))
+    out = Image.open(io.BytesIO(harmonized_bytes(img, fixed, file_rng("a.jpg", 0))))
+    assert out.size == (90, 90)
+    half = Harmonize(NATIVE_SIZE, quality=(90, 90), scale=(0.5, 0.5))
+    out = Image.open(io.BytesIO(harmonized_bytes(img, half, file_rng("a.jpg", 0))))
+    assert out.size == (45, 45)
+    assert Harmonize(NATIVE_SIZE).on and not Harmonize(0).on

@@ -183,7 +183,8 @@ def _add_fit(sub) -> None:
         type=int,
         default=None,
         help="common square resolution "
-        "every training image is brought to before re-encoding; 0 = off" + _d("harmonize_size"),
+        "every training image is brought to before re-encoding; -1 = each image's own (its centred "
+        "square), 0 = off" + _d("harmonize_size"),
     )
     g.add_argument(
         "--harmonize-quality",

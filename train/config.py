@@ -112,7 +112,7 @@ class TrainConfig:
     init_from: str = ""
     # One resolution + randomised JPEG re-encoding for training images of both classes
     # (train/harmonize.py); 0 = off
-    harmonize_size: int = 0
+    harmonize_size: int = 0  # -1: each image's own (square) size; see train/harmonize.py
     harmonize_quality: tuple[int, int] = (60, 95)
     harmonize_scale: tuple[float, float] = (0.75, 1.5)
     harmonize_per_epoch: bool = False  # False: one draw per file, so features stay cacheable
@@ -150,7 +150,7 @@ class TrainConfig:
 
     def random_each_epoch(self) -> bool:
         """Training pixels change every epoch: no feature cache, streamed from the files."""
-        return bool(self.augment) or (self.harmonize_size > 0 and self.harmonize_per_epoch)
+        return bool(self.augment) or (self.harmonize_size != 0 and self.harmonize_per_epoch)
 
     def validate(self) -> TrainConfig:
         def need(ok: bool, msg: str) -> None:
@@ -213,7 +213,10 @@ class TrainConfig:
             )
         need(self.memory_gb > 0, f"--memory-gb: {self.memory_gb} must be > 0")
         need(self.balance in BALANCES, f"--balance: {self.balance!r} not one of none, class")
-        need(self.harmonize_size >= 0, f"--harmonize-size: {self.harmonize_size} < 0")
+        need(
+            self.harmonize_size >= -1,
+            f"--harmonize-size: {self.harmonize_size} < -1 (-1 = each image's own size)",
+        )
         self.harmonize_quality = tuple(int(q) for q in self.harmonize_quality)
         self.harmonize_scale = tuple(float(f) for f in self.harmonize_scale)
         q_lo, q_hi = self.harmonize_quality

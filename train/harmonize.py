@@ -6,7 +6,8 @@ reaches it through the same path. `harmonize` is that path, applied to training 
 classes alike (the draw depends on the file name and the seed, never on the label):
 
 1. a centred square of the shorter side, resized to `size` x `size` (Lanczos): one common
-   resolution, whatever the source's native size;
+   resolution, whatever the source's native size (NATIVE_SIZE: the square keeps its own size,
+   so each image later meets the same resize to the network input it meets at inference);
 2. a random resize by a factor in `scale` (the same for both sides) and JPEG re-encoding at a
    random quality in `quality`;
 3. decode, and the runtime's own resize (edge_runtime.preprocess.resize with the run's spec)
@@ -28,17 +29,19 @@ from PIL import Image
 from edge_runtime.preprocess import load_image, resize
 from edge_runtime.types import PreprocessSpec
 
+NATIVE_SIZE = -1  # harmonize_size value: keep each image's own (square) size
+
 
 @dataclass(frozen=True)
 class Harmonize:
-    size: int  # the common square resolution; 0 = off
+    size: int  # the common square resolution; 0 = off; NATIVE_SIZE = each image's own
     quality: tuple[int, int] = (60, 95)  # JPEG quality range, both ends included
     scale: tuple[float, float] = (0.75, 1.5)  # resize factor range before the re-encoding
     per_epoch: bool = False  # False: one draw per file (cacheable); True: a new draw each epoch
 
     @property
     def on(self) -> bool:
-        return self.size > 0
+        return self.size != 0
 
 
 def file_rng(path: str, seed: int, epoch: int = 0) -> np.random.Generator:
@@ -60,11 +63,13 @@ def harmonized_bytes(img: Image.Image, h: Harmonize, rng: np.random.Generator) -
     side = min(w, hgt)
     left, top = (w - side) // 2, (hgt - side) // 2
     img = img.convert("RGB").crop((left, top, left + side, top + side))
-    img = img.resize((h.size, h.size), Image.Resampling.LANCZOS)
+    size = side if h.size == NATIVE_SIZE else h.size
+    if size != side:
+        img = img.resize((size, size), Image.Resampling.LANCZOS)
     scale = float(rng.uniform(h.scale[0], h.scale[1]))
     quality = int(rng.integers(h.quality[0], h.quality[1] + 1))
-    side = max(8, round(h.size * scale))
-    if side != h.size:
+    side = max(8, round(size * scale))
+    if side != size:
         img = img.resize((side, side), Image.Resampling.LANCZOS)
     return encode_jpeg(img, quality)
 
@@ -120,6 +125,7 @@ def training_loader(
 
 
 __all__ = [
+    "NATIVE_SIZE",
     "training_loader",
     "Harmonize",
     "encode_jpeg",
