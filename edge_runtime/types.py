@@ -15,7 +15,7 @@ VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
 # The detector generation the plain variant names belong to ("int8" is then also "v1-int8"),
 # and other generations' files kept by name so users can compare them (MODEL_CARD.md).
 MODEL_VERSION = "v1"
-KEPT_MODELS: tuple[str, ...] = ()
+KEPT_MODELS: tuple[str, ...] = ("v2-int8",)
 
 
 def model_names() -> tuple[str, ...]:

@@ -102,7 +102,7 @@ def test_wheel_carries_the_checkout_variants():
     assert "edge_runtime.variants" in config["packages"]
     assert "*.tflite" in config["package-data"]["edge_runtime.variants"]
     assert bundle.PACKAGE_VARIANTS.name == "variants"
-    for variant in ("fp32", "fp16", "dynamic"):
+    for variant in ("fp32", "fp16", "dynamic", *KEPT_MODELS):
         assert (mapped / bundle.variant_filename(variant)).is_file()
 
 
