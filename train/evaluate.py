@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_runtime.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
 from edge_runtime.run_folder import RunFolder
-from edge_runtime.types import VARIANTS, PreprocessSpec, usable_cores
+from edge_runtime.types import PreprocessSpec, model_names, usable_cores
 
 from .data import Skipped, SplitFiles, eval_set, limit_per_class
 from .errors import ConfigError
@@ -109,13 +109,13 @@ def make_scorer(model: str, batch_size: int = 64, num_threads: int | None = None
         if not p.is_file():
             raise ConfigError(f"{model}: no such Keras model file")
         return KerasScorer(p, batch_size)
-    if p.suffix == ".tflite" or model in VARIANTS or p.name.endswith(".bundle.json"):
+    if p.suffix == ".tflite" or model in model_names() or p.name.endswith(".bundle.json"):
         if p.name.endswith(".bundle.json"):
             model = str(p.with_name(p.name[: -len(".bundle.json")] + ".tflite"))
         return RuntimeScorer(model, num_threads)
     raise ConfigError(
         f"{model}: expected a .keras model, a .tflite "
-        f"(bundle) or a variant name ({', '.join(VARIANTS)})"
+        f"(bundle) or a bundled model name ({', '.join(model_names())})"
     )
 
 
