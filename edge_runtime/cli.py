@@ -571,10 +571,10 @@ def _model_names_help() -> str:
 def models_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=f"{PROG} models",
-        description="List the bundled variants (fp32, fp16, dynamic, int8): where each is "
-        "found (package, $EDGE_DETECT_MODELS, checkout, working directory), its file and size, "
-        "and how to get one that is missing.",
-        epilog="Exit status 0: every variant found; 1: some variant is missing.",
+        description=f"List the bundled models ({_model_names_help()}): where each is found "
+        "(package, $EDGE_DETECT_MODELS, checkout, working directory), its file and size, and how "
+        "to get one that is missing.",
+        epilog="Exit status 0: every model found; 1: some model is missing.",
     )
     p.add_argument("--json", dest="json_out", action="store_true", help="one JSON object")
     return p
