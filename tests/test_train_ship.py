@@ -62,3 +62,12 @@ def test_each_check_fails_on_its_own():
 def test_a_report_without_source_rows_is_refused():
     with pytest.raises(ConfigError, match="--sources"):
         decide({"sets": []}, {"sets": []}, {"sets": []}, 1)
+
+
+def test_every_bundled_model_name_is_a_model_for_the_train_commands():
+    # evaluate / stability / ship-check take the names -m takes (v1-int8, v2-int8, ...)
+    from edge_runtime.types import model_names
+    from train.evaluate import RuntimeScorer, make_scorer
+
+    for name in model_names():
+        assert isinstance(make_scorer(name, num_threads=1), RuntimeScorer), name
