@@ -24,3 +24,23 @@ if [ -f "$REPORT_RUN/model.keras" ]; then
         --json model_card/ood_report_recipe.json > model_card/ood_report_recipe.md
 fi
 cat model_card/ood_*.md
+
+# The v2 candidate's section (issue 10), from scripts/train_v2.sh's run folders ($EDGE_RUNS):
+# the per-source table (v2 float first: the reference of the int8 drop), stability of both
+# int8 models and the shortcut checks of both broad recipes.
+RUNS=${EDGE_RUNS:-$HOME/edge-runs}
+V2_FP32="$RUNS/broad-v2/tflite/edge_detect_mobilenet_fp32.tflite"
+if [ -f "$V2_FP32" ]; then
+    "$PY" -m benchmarks sources "$V2_FP32" v2-int8 fp32 int8 --threads 2 \
+        --json model_card/v2_sources.json > model_card/v2_sources.md
+    "$PY" -m train ship-check v2-int8 "$V2_FP32" --json model_card/v2_ship_check.json \
+        > model_card/v2_ship_check.md || true  # exit 1 = keep the current model
+fi
+for m in int8 v2-int8; do
+    "$PY" -m train stability "$m" --sources --limit-per-class 40 \
+        --json "model_card/stability_$m.json" > "model_card/stability_$m.md"
+done
+for r in broad broad-v2; do
+    "$PY" -m train shortcut-check --recipe "$r" --json "model_card/shortcut_$r.json" \
+        > "model_card/shortcut_$r.md"
+done
