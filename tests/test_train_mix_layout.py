@@ -25,6 +25,6 @@ def test_layout_links_exactly_the_mix(tmp_path):
         assert linked == sorted(Path(s.path).resolve() for s in files.samples)
     names = [p.name for p in (out / "train").glob("*/*")]
     assert not any(n.startswith(("sd21_fake__", "ciplab", "lfw")) for n in names)
-    assert all((SHARED_DATA in p.resolve().parents) for p in (out / "valid").glob("*/*"))
+    assert all(SHARED_DATA.resolve() in p.resolve().parents for p in (out / "valid").glob("*/*"))
     with pytest.raises(ConfigError, match="not an empty folder"):
         write_mix_layout(out)
