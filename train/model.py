@@ -99,7 +99,11 @@ def init_from_model(model, path: str | os.PathLike) -> int:
     """Copy the weights of every layer that `path`'s model has under the same name and with the
     same shapes (a warm start); returns how many layers were copied. A different head (other
     Dense sizes) keeps its fresh initialisation."""
-    source = {layer.name: layer for layer in load_model(path).layers}
+    try:
+        earlier = load_model(path)
+    except Exception as e:  # noqa: BLE001 - corrupt or foreign file: one line, no traceback
+        raise ConfigError(f"--init-from {path}: cannot load Keras model ({e})") from None
+    source = {layer.name: layer for layer in earlier.layers}
     copied = 0
     for layer in model.layers:
         old = source.get(layer.name)
