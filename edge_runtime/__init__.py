@@ -1,6 +1,6 @@
 """edge_runtime: TensorFlow-free deepfake-face detection on TFLite interpreters."""
 
-from .bundle import ModelBundle, available_variants, load_bundle, save_bundle
+from .bundle import ModelBundle, available_models, available_variants, load_bundle, save_bundle
 from .detector import Detector
 from .preprocess import load_image, load_resized, normalize
 from .types import (
@@ -35,6 +35,7 @@ __all__ = [
     "ModelBundle",
     "ModelError",
     "PreprocessSpec",
+    "available_models",
     "available_variants",
     "load_bundle",
     "load_image",

@@ -127,14 +127,24 @@ def resolve_model(model: str | os.PathLike) -> Path:
     return p
 
 
-def available_variants() -> dict[str, Path]:
+def _available(names) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for v in (*VARIANTS, *KEPT_MODELS):
+    for name in names:
         try:
-            found[v] = resolve_model(v)
+            found[name] = resolve_model(name)
         except ModelError:
             pass
     return found
+
+
+def available_variants() -> dict[str, Path]:
+    """The shipped detector's variants that are found (one model: what benchmarks compare)."""
+    return _available(VARIANTS)
+
+
+def available_models() -> dict[str, Path]:
+    """The variants and the kept generations' models (v2-int8, ...) that are found."""
+    return _available((*VARIANTS, *KEPT_MODELS))
 
 
 def check_tflite_bytes(content: bytes, name: str) -> None:

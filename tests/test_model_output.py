@@ -101,10 +101,10 @@ def test_op_codes_match_the_schema():
 
 
 def test_output_op_of_shipped_and_tiny_models(tiny_bundles, tiny_output_models):
-    from edge_runtime.bundle import available_variants
+    from edge_runtime.bundle import available_models
     from edge_runtime.inspect_model import OP_LOGISTIC, OP_SOFTMAX, output_op
 
-    for path in [*tiny_bundles.values(), *available_variants().values()]:
+    for path in [*tiny_bundles.values(), *available_models().values()]:
         assert output_op(path.read_bytes()) == OP_SOFTMAX, path
     assert output_op(tiny_output_models["sigmoid"].read_bytes()) == OP_LOGISTIC
     assert output_op(tiny_output_models["logits"].read_bytes()) not in (OP_SOFTMAX, OP_LOGISTIC)
