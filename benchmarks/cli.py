@@ -230,9 +230,9 @@ def _source_models(models: list[str]) -> list[str]:
 
 def sources(args: argparse.Namespace) -> int:
     """Accuracy per source of train/sources.json for each model, and its drop against the first."""
-    from edge_runtime.evaluation import DataError, shared_data_dir
     from edge_runtime.fileio import atomic_write_json
-    from edge_runtime.sources import load_sources, source_test_lists
+    from workbench.evaluation import DataError, shared_data_dir
+    from workbench.sources import load_sources, source_test_lists
 
     from .sources import document, render, score_model, table_rows
 
@@ -263,7 +263,7 @@ def sources(args: argparse.Namespace) -> int:
 
 
 def _add_sources(sub) -> None:
-    from edge_runtime.sources import SOURCES_FILE
+    from workbench.sources import SOURCES_FILE
 
     p = sub.add_parser(
         "sources",

@@ -121,7 +121,7 @@ def find_image(given: str | None, tmp: Path) -> Path:
         return Path(given)
     if PACKAGED_SAMPLE.is_file():
         return PACKAGED_SAMPLE
-    from edge_runtime.evaluation import default_sample_dir
+    from workbench.evaluation import default_sample_dir
 
     faces = sorted((default_sample_dir() / "test" / "real").glob("*.jpg"))
     if faces:

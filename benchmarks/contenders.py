@@ -176,8 +176,8 @@ def _check_images(folder: str | None, n: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge_runtime.evaluation import default_sample_dir
     from edge_runtime.types import usable_cores
+    from workbench.evaluation import default_sample_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("models", nargs="*", default=["int8"], help="variants or .tflite files")

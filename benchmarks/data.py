@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.evaluation import DataError, class_dirs, default_sample_dir, list_class_folder
 from edge_runtime.types import LABELS
+from workbench.evaluation import DataError, class_dirs, default_sample_dir, list_class_folder
 
 __all__ = ["DataError", "default_data_dir", "labelled_images", "synthetic_jpeg"]
 
@@ -26,7 +26,7 @@ def labelled_images(folder: str | os.PathLike, limit: int | None = None) -> list
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{folder}: no such folder")
-    dirs = class_dirs(root)  # edge_runtime.evaluation's reader
+    dirs = class_dirs(root)  # workbench.evaluation's reader
     missing = [label for i, label in enumerate(LABELS) if i not in dirs]
     if missing:
         raise DataError(

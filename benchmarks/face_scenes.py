@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edge_runtime.evaluation import shared_data_dir
+from workbench.evaluation import shared_data_dir
 
 DATA = shared_data_dir()
 

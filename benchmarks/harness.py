@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.evaluation import binary_metrics
 from edge_runtime.types import LABELS, REAL_INDEX, is_fake, threshold_or_default
+from workbench.evaluation import binary_metrics
 
 from .peaks import compute_floor
 from .worker import WorkerJob

@@ -40,7 +40,7 @@ def tflite_codes(detail: dict, levels: np.ndarray) -> np.ndarray | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge_runtime.evaluation import default_sample_dir
+    from workbench.evaluation import default_sample_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", default=str(default_sample_dir() / "test"), help="real/ + fake/")
@@ -65,8 +65,8 @@ def score_images(det, ref, images, tables: dict[str, np.ndarray]):
 
 def table_row(table, p: np.ndarray, y, det, p_ref: np.ndarray, ref_labels, truth) -> dict:
     """One input rule's figures against the labels, the reference and TFLite's own codes."""
-    from edge_runtime.evaluation import binary_metrics
     from edge_runtime.types import is_fake
+    from workbench.evaluation import binary_metrics
 
     m = binary_metrics(y, p, det.threshold)
     diff = np.abs(p - p_ref)
@@ -83,9 +83,9 @@ def table_row(table, p: np.ndarray, y, det, p_ref: np.ndarray, ref_labels, truth
 
 def main(argv: list[str] | None = None) -> int:
     from edge_runtime.detector import Detector
-    from edge_runtime.evaluation import binary_metrics
     from edge_runtime.preprocess import normalize
     from edge_runtime.types import LABELS, DetectorOptions, is_fake
+    from workbench.evaluation import binary_metrics
 
     from .data import labelled_images
 

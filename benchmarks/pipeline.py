@@ -265,7 +265,7 @@ def measure_sharing(model: str, images: list[str], n_threads: int, repeat: int) 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edge_runtime.evaluation import default_sample_dir
+    from workbench.evaluation import default_sample_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(

@@ -1,7 +1,7 @@
 """`python -m benchmarks sources`: accuracy per training source, each model against the first.
 
 The sources, their fixed test splits (evaluation-only sets whole), the seeded
---limit-per-class sample and the per-source figures are edge_runtime/sources.py's, the same
+--limit-per-class sample and the per-source figures are workbench/sources.py's, the same
 definitions `python -m train evaluate MODEL --sources` uses; each model runs through the
 runtime's own Detector at its bundle's threshold, face stage off (the input is the face crop,
 as in the accuracy columns of `benchmarks run`). No TensorFlow, no train import.
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.evaluation import SplitFiles
-from edge_runtime.sources import SourceList, per_source_figures
+from workbench.evaluation import SplitFiles
+from workbench.sources import SourceList, per_source_figures
 
 log = logging.getLogger(__name__).info  # progress on stderr (console.setup_logging)
 
@@ -29,7 +29,7 @@ class ModelColumn:
     model: str  # as given: a variant name or a path
     path: str = ""
     threshold: float | None = None
-    figures: dict[str, Any] | None = None  # edge_runtime.sources.per_source_figures
+    figures: dict[str, Any] | None = None  # workbench.sources.per_source_figures
     skipped: list[dict[str, str]] = field(default_factory=list)  # unreadable test images
     error: str | None = None
 

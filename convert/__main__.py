@@ -11,8 +11,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter off stderr
 
 from edge_runtime.console import EXIT_FAILED, ArgumentParser, at_least, setup_logging, usage_error
-from edge_runtime.evaluation import default_sample_dir
 from edge_runtime.types import EdgeDetectError
+from workbench.evaluation import default_sample_dir
 
 from .options import QAT_MODES, ConvertOptions, QatOptions
 from .pipeline import parse_variants, run_conversion

@@ -213,7 +213,7 @@ def compare(source: ModelBundle, asset: ModelBundle, images: list, threads: int)
 
 def verification_images(folder: str | Path, limit: int = 0) -> list[tuple[str, int]]:
     """(path, label) of a labelled folder's images; every k-th one when limit is set."""
-    from edge_runtime.evaluation import read_labelled_folder
+    from workbench.evaluation import read_labelled_folder
 
     samples = read_labelled_folder(folder).samples
     if limit and len(samples) > limit:
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging,
         usage_error,
     )
-    from edge_runtime.evaluation import default_sample_dir
+    from workbench.evaluation import default_sample_dir
 
     parser = ArgumentParser(
         prog="python -m convert.android_assets",

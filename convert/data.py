@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.evaluation import DataError, class_dirs, list_class_folder
 from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import LABELS, ImageError, PreprocessSpec
+from workbench.evaluation import DataError, class_dirs, list_class_folder
 
 log = logging.getLogger(__name__)
 # Fewer than this cannot estimate activation ranges (calibration) or agreement (verification).
@@ -72,7 +72,7 @@ def list_labelled(folder: str | Path, purpose: str, min_images: int = MIN_IMAGES
         raise DataError(f"{folder}: {purpose} folder does not exist")
     if not folder.is_dir():
         raise DataError(f"{folder}: {purpose} folder is not a directory")
-    # edge_runtime.evaluation's reader: class folders real/ and fake/, image files by extension.
+    # workbench.evaluation's reader: class folders real/ and fake/, image files by extension.
     files: dict[int, list[Path]] = {index: [] for index in range(len(LABELS))}
     for index, sub in class_dirs(folder).items():
         try:

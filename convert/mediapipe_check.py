@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging,
         usage_error,
     )
-    from edge_runtime.evaluation import default_sample_dir
+    from workbench.evaluation import default_sample_dir
 
     parser = ArgumentParser(prog="python -m convert.mediapipe_check", description=__doc__)
     parser.add_argument("--assets", type=Path, default=REPO / "android_demo_assets")

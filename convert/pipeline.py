@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.bundle import save_bundle, sidecar_path
-from edge_runtime.evaluation import default_sample_dir, predict_labels
 from edge_runtime.fileio import sha256_bytes
 from edge_runtime.inspect_model import read_model_facts
 from edge_runtime.types import (
@@ -33,6 +32,7 @@ from edge_runtime.types import (
     EdgeDetectError,
     PreprocessSpec,
 )
+from workbench.evaluation import default_sample_dir, predict_labels
 
 from .data import ImageSet, LabelledFiles, list_labelled, load_image_set, split_dir
 from .options import QAT_MODES, ConvertOptions, QatOptions

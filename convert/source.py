@@ -9,8 +9,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_runtime.run_folder import MODEL_FILE, RunFolder
 from edge_runtime.types import DEFAULT_THRESHOLD, LABELS, ModelError, PreprocessSpec
+from workbench.run_folder import MODEL_FILE, RunFolder
 
 
 @dataclass

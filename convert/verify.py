@@ -15,8 +15,8 @@ import numpy as np
 
 from edge_runtime.bundle import load_bundle
 from edge_runtime.detector import Detector
-from edge_runtime.evaluation import predict_labels
 from edge_runtime.types import FAKE_INDEX, LABELS, DetectorOptions
+from workbench.evaluation import predict_labels
 
 from .options import MIN_AGREEMENT
 

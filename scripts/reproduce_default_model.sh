@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 RUN=${1:-runs/edge_detect_v1}
-DATA=${DATA:-$("$PY" -c "from edge_runtime.evaluation import default_sample_dir; print(default_sample_dir())")}
+DATA=${DATA:-$("$PY" -c "from workbench.evaluation import default_sample_dir; print(default_sample_dir())")}
 start=$(date +%s)
 
 # The recipe, chosen on the validation split only (README "The shipped detector"):

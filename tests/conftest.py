@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.evaluation import default_sample_dir, shared_data_dir
+from workbench.evaluation import default_sample_dir, shared_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = shared_data_dir()  # ../shared/data, or $EDGE_DETECT_SHARED_DATA

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from benchmarks.sources import ModelColumn, render, score_model, table_rows
-from edge_runtime.sources import check_sources_present, load_sources, source_test_lists
 from tests.conftest import SHARED_DATA
 from tests.test_benchmarks import run_cli
+from workbench.sources import check_sources_present, load_sources, source_test_lists
 
 LIMIT = 3  # test images per source: 13 sources, 39 images per model
 SOURCES = load_sources()

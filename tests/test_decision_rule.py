@@ -7,8 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from edge_runtime.evaluation import predict_labels
-from edge_runtime.run_folder import THRESHOLD_FILE, RunFolder
 from edge_runtime.types import (
     DEFAULT_THRESHOLD,
     ModelError,
@@ -17,6 +15,8 @@ from edge_runtime.types import (
     label_for,
     threshold_or_default,
 )
+from workbench.evaluation import predict_labels
+from workbench.run_folder import THRESHOLD_FILE, RunFolder
 
 
 def test_fake_when_p_reaches_the_threshold():

@@ -42,3 +42,45 @@ def test_benchmarks_import_with_the_runtime_only():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# The packages the installed runtime may import: the standard library's, its declared
+# dependencies and the optional ones it loads lazily (video, camera, fallback interpreters).
+RUNTIME_ALLOWED = {
+    "edge_runtime",
+    "numpy",
+    "PIL",
+    "ai_edge_litert",
+    "tflite_runtime",
+    "tensorflow",  # the interpreter's last fallback only
+    "flatbuffers",
+    "av",
+    "picamera2",
+}
+
+
+def test_runtime_imports_only_itself_and_its_dependencies():
+    checkout = {"workbench", "tests", *STAGES}
+    offenders = {}
+    for path in (REPO / "edge_runtime").rglob("*.py"):
+        outside = {
+            name
+            for name in _imported_packages(path)
+            if name not in RUNTIME_ALLOWED and name not in sys.stdlib_module_names
+        }
+        if outside or _imported_packages(path) & checkout:
+            offenders[str(path.relative_to(REPO))] = sorted(outside)
+    assert not offenders, offenders
+
+
+def test_runtime_holds_no_path_into_the_checkout():
+    # The wheel is edge_runtime alone: no source file may name the shared data, the source list
+    # or the workbench (a checkout-relative path would point nowhere on a device).
+    needles = ("../shared", "shared/data", "sources.json", "workbench")
+    hits = [
+        f"{path.relative_to(REPO)}: {needle}"
+        for path in (REPO / "edge_runtime").rglob("*.py")
+        for needle in needles
+        if needle in path.read_text("utf-8")
+    ]
+    assert not hits, hits

@@ -1,4 +1,4 @@
-"""edge_runtime/evaluation.py's metrics against hand-computed values (numpy only, no TensorFlow)."""
+"""workbench/evaluation.py's metrics against hand-computed values (numpy only, no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_runtime.evaluation import (
+from workbench.evaluation import (
     best_threshold,
     binary_metrics,
     confusion_matrix,
@@ -113,7 +113,7 @@ def test_bad_inputs():
 
 def test_metrics_import_without_tensorflow():
     code = (
-        "import sys; import edge_runtime.evaluation, train.data, train.config, train.augment; "
+        "import sys; import workbench.evaluation, train.data, train.config, train.augment; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_runtime.evaluation import Sample
 from edge_runtime.types import FAKE_INDEX, REAL_INDEX, PreprocessSpec
 from tests.conftest import SHARED_DATA, requires_shared_data
 from train.errors import ConfigError, DataError
@@ -25,6 +24,7 @@ from train.sources import (
     resolve_hold_out,
     sample_weights,
 )
+from workbench.evaluation import Sample
 
 FRACTIONS = {"train": 0.8, "valid": 0.1, "test": 0.1}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.run_folder import CHECKPOINT_FILE, RunFolder
+from workbench.run_folder import CHECKPOINT_FILE, RunFolder
 
 from .errors import ConfigError
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.evaluation import default_sample_dir
 from edge_runtime.types import PreprocessSpec
+from workbench.evaluation import default_sample_dir
 
 from .errors import ConfigError
 

@@ -3,7 +3,7 @@
 Layout: `{train,valid,test}/{real,fake}/*` (the Kaggle "140k Real and Fake Faces" folders), found
 also from the download's top folder (`real_vs_fake/real-vs-fake/`), with the Kaggle
 train.csv / valid.csv / test.csv used as the file lists when present. Labels: fake = 0, real = 1.
-An evaluation set is any folder with `real/` and/or `fake/` (edge_runtime.evaluation's reader).
+An evaluation set is any folder with `real/` and/or `fake/` (workbench.evaluation's reader).
 
 No TensorFlow here: decoding is `edge_runtime.preprocess.load_resized`, the runtime's own code.
 """
@@ -21,14 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.evaluation import (
-    DataError,
-    Sample,
-    Skipped,
-    SplitFiles,
-    class_dirs,
-    read_labelled_folder,
-)
 from edge_runtime.inputs import is_image_name
 from edge_runtime.preprocess import load_resized
 from edge_runtime.types import (
@@ -38,6 +30,14 @@ from edge_runtime.types import (
     EdgeDetectError,
     PreprocessSpec,
     usable_cores,
+)
+from workbench.evaluation import (
+    DataError,
+    Sample,
+    Skipped,
+    SplitFiles,
+    class_dirs,
+    read_labelled_folder,
 )
 
 log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)

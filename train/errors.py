@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge_runtime.evaluation import DataError  # the one error for unusable labelled data
 from edge_runtime.types import EdgeDetectError
+from workbench.evaluation import DataError  # the one error for unusable labelled data
 
 
 class WeightsError(EdgeDetectError):

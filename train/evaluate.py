@@ -1,7 +1,7 @@
 """`python -m train evaluate MODEL SET...`: one table, one row per labelled folder.
 
 MODEL is a Keras run's model.keras (preprocessing and threshold from its run folder, by
-edge_runtime.run_folder's rules) or a
+workbench.run_folder's rules) or a
 .tflite / bundle / bundled variant name, evaluated through edge_runtime's Detector, so the same
 table compares the Keras model with its runtime variants.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
-from edge_runtime.run_folder import RunFolder
 from edge_runtime.types import PreprocessSpec, model_names, usable_cores
+from workbench.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
+from workbench.run_folder import RunFolder
 
 from .data import Skipped, SplitFiles, eval_set, limit_per_class
 from .errors import ConfigError

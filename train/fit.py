@@ -1,6 +1,6 @@
 """`python -m train fit`: one training run -> one run folder.
 
-Run folder (edge_runtime.run_folder names and writes every file): model.keras (best validation
+Run folder (workbench.run_folder names and writes every file): model.keras (best validation
 loss; written to a temporary name, then renamed), config.json, data_summary.json, history.json,
 curves.png, test_metrics.json, confusion_matrix.png, predictions.csv, and threshold.json when
 --threshold-from-valid. The data paths (cached features, in memory, streamed) are train/splits.py.
@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.evaluation import CONVENTION, BinaryMetrics, best_threshold, binary_metrics
-from edge_runtime.run_folder import (
+from edge_runtime.types import DEFAULT_THRESHOLD, FAKE_INDEX, LABELS
+from workbench.evaluation import CONVENTION, BinaryMetrics, best_threshold, binary_metrics
+from workbench.run_folder import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     CONFUSION_FILE,
@@ -41,7 +42,6 @@ from edge_runtime.run_folder import (
     TEST_METRICS_FILE,
     RunFolder,
 )
-from edge_runtime.types import DEFAULT_THRESHOLD, FAKE_INDEX, LABELS
 
 from .config import TrainConfig, config_of_run, default_run_name
 from .data import (
@@ -281,7 +281,7 @@ def _work_around_keras_20585(model, train_ds) -> None:
 
 def _sources_root(cfg: TrainConfig) -> Path:
     """With --sources, --data is the folder holding the source folders (default: shared data)."""
-    from edge_runtime.evaluation import default_sample_dir, shared_data_dir
+    from workbench.evaluation import default_sample_dir, shared_data_dir
 
     return shared_data_dir() if cfg.data == str(default_sample_dir()) else Path(cfg.data)
 
@@ -316,7 +316,7 @@ def _list_files(cfg: TrainConfig) -> tuple[Layout, dict[str, SplitFiles], Any, A
         layout = find_layout(cfg.data, cfg.use_csv)
         files = {s: list_split(layout, s, cfg.limit_per_class, cfg.seed) for s in SPLITS}
         # Evaluation-only sets (train/sources.json) never train, whichever way they come in.
-        from edge_runtime.evaluation import shared_data_dir
+        from workbench.evaluation import shared_data_dir
 
         trained = files["train"].samples + files["valid"].samples
         check_trainable(trained, load_sources(), shared_data_dir())

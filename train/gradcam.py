@@ -22,8 +22,8 @@ from PIL import Image, ImageDraw
 from edge_runtime.fileio import atomic_write_bytes
 from edge_runtime.inputs import is_image_name
 from edge_runtime.preprocess import load_resized, normalize
-from edge_runtime.run_folder import RunFolder
 from edge_runtime.types import FAKE_INDEX, LABELS, EdgeDetectError, PreprocessSpec
+from workbench.run_folder import RunFolder
 
 from .data import Sample, class_dirs, eval_set, limit_per_class
 from .errors import ConfigError

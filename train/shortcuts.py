@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edge_runtime.evaluation import Sample, SplitFiles, roc_auc
 from edge_runtime.types import REAL_INDEX
+from workbench.evaluation import Sample, SplitFiles, roc_auc
 
 from .harmonize import Harmonize, file_rng, harmonized_bytes
 from .sources import build_mix, load_sources

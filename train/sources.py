@@ -1,6 +1,6 @@
 """The training sources as data (train/sources.json): the training side (mix, hold out, weigh).
 
-The list itself, its fixed splits and the per-source figures are edge_runtime/sources.py, the
+The list itself, its fixed splits and the per-source figures are workbench/sources.py, the
 one definition train and the benchmarks share (re-exported here). Splits never move: a set with
 its own train/valid/test folders keeps them; the others go by a salted SHA-256 of the file
 name. Sets marked
@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.evaluation import DataError, Sample, SplitFiles, shared_data_dir
-from edge_runtime.sources import (
+from edge_runtime.types import FAKE_INDEX, LABELS, REAL_INDEX
+from workbench.evaluation import DataError, Sample, SplitFiles, shared_data_dir
+from workbench.sources import (
     SOURCES_FILE,
     SPLIT_MODES,
     SPLITS,
@@ -32,14 +33,13 @@ from edge_runtime.sources import (
     per_source_figures,
     source_files,
 )
-from edge_runtime.sources import load_sources as _load_sources
-from edge_runtime.types import FAKE_INDEX, LABELS, REAL_INDEX
+from workbench.sources import load_sources as _load_sources
 
 from .errors import ConfigError
 
 
 def load_sources(path: str | os.PathLike | None = None) -> SourceList:
-    """train/sources.json (or another file of the same form), checked (edge_runtime.sources:
+    """train/sources.json (or another file of the same form), checked (workbench.sources:
     the one reader, shared with the benchmarks); a bad file is a ConfigError here."""
     try:
         return _load_sources(path)
@@ -189,7 +189,7 @@ def per_source_table(
     mix: Mix, sources: SourceList, p_fake: dict[str, float], threshold: float
 ) -> dict[str, Any]:
     """Test figures per source (fakes caught, or reals called fake) and per two-class folder,
-    with each source's role in this run (edge_runtime.sources.per_source_figures).
+    with each source's role in this run (workbench.sources.per_source_figures).
 
     p_fake: P(fake) by path, for the test files that were scored (unreadable ones are absent).
     """

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.run_folder import FEATURE_CACHE_DIR
 from edge_runtime.types import FAKE_INDEX, PreprocessSpec
+from workbench.run_folder import FEATURE_CACHE_DIR
 
 from .config import TrainConfig
 from .data import Skipped, SplitFiles, decode_files, require_both_classes

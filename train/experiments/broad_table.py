@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_runtime.run_folder import PER_SOURCE_FILE, TEST_METRICS_FILE
+from workbench.run_folder import PER_SOURCE_FILE, TEST_METRICS_FILE
 
 
 def _f(v) -> str:

@@ -23,9 +23,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_runtime.evaluation import default_sample_dir, predict_labels, roc_auc  # numpy only
 from edge_runtime.preprocess import load_resized, normalize
 from edge_runtime.types import PreprocessSpec
+from workbench.evaluation import default_sample_dir, predict_labels, roc_auc  # numpy only
 
 D = Path(sys.argv[2]) if len(sys.argv) > 2 else default_sample_dir()
 WEIGHTS = sys.argv[3] if len(sys.argv) > 3 else "../shared/weights/mobilenet_1_0_224_tf_no_top.h5"

@@ -20,19 +20,21 @@ from typing import Any
 
 import numpy as np
 
-from .inputs import is_image_name
-from .types import DEFAULT_THRESHOLD, FAKE_INDEX, LABELS, REAL_INDEX, EdgeDetectError, is_fake
+from edge_runtime.inputs import is_image_name
+from edge_runtime.types import (
+    DEFAULT_THRESHOLD,
+    FAKE_INDEX,
+    LABELS,
+    REAL_INDEX,
+    EdgeDetectError,
+    is_fake,
+)
 
-# ../shared/data beside the checkout (EDGE_DETECT_SHARED_DATA overrides), and the labelled
-# sample every stage defaults to: {train,valid,test}/{real,fake}/.
-SHARED_DATA_ENV = "EDGE_DETECT_SHARED_DATA"
+from .paths import shared_data_dir
+
+# The labelled sample every stage defaults to: {train,valid,test}/{real,fake}/ under
+# ../shared/data (workbench.paths).
 SAMPLE_SET = "faces140k_sample"
-_CHECKOUT = Path(__file__).resolve().parent.parent
-
-
-def shared_data_dir() -> Path:
-    env = os.environ.get(SHARED_DATA_ENV)
-    return Path(env) if env else _CHECKOUT.parent / "shared" / "data"
 
 
 def default_sample_dir() -> Path:

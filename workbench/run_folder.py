@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .types import DEFAULT_THRESHOLD, ModelError, PreprocessSpec
+from edge_runtime.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from edge_runtime.types import DEFAULT_THRESHOLD, ModelError, PreprocessSpec
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation import DataError, Sample, SplitFiles, binary_metrics, predict_labels
-from .inputs import is_image_name
-from .types import FAKE_INDEX, LABELS
+from edge_runtime.inputs import is_image_name
+from edge_runtime.types import FAKE_INDEX, LABELS
 
-# The list lives with the training stage that made it; read from a checkout.
-SOURCES_FILE = Path(__file__).resolve().parent.parent / "train" / "sources.json"
+from .evaluation import DataError, Sample, SplitFiles, binary_metrics, predict_labels
+from .paths import SOURCES_FILE, shared_data_dir
+
 SPLITS = ("train", "valid", "test")
 SPLIT_MODES = ("folders", "hash", "all")  # own split folders; hash of the name; all = test
 
@@ -189,8 +189,6 @@ def source_test_lists(
 ) -> dict[str, SplitFiles]:
     """Every source's test list by source name (evaluation-only sets whole), as train's mix
     makes them; root: the folder holding the source folders (default ../shared/data)."""
-    from .evaluation import shared_data_dir
-
     data_root = Path(root) if root else shared_data_dir()
     return {
         src.name: SplitFiles(
