@@ -412,6 +412,17 @@ FIND_DECODE_SHORT_SIDE = 512
 
 
 @dataclass(frozen=True)
+class AlignedFace:
+    """One found face, aligned: the image the classifier's preprocessing (spec) takes."""
+
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the full-size upright image
+    score: float
+    crop_px: int  # side of its aligned crop in full-size pixels
+    image: Image.Image | None  # the aligned crop (or the photo itself when it is one); None
+    # when too small to judge
+
+
+@dataclass(frozen=True)
 class FaceCrop:
     """One found face, ready for the classifier (what the prepare step hands on)."""
 
@@ -421,10 +432,10 @@ class FaceCrop:
     pixels: np.ndarray | None  # uint8 network input; None when too small to judge
 
 
-def prepare_faces(
+def align_faces(
     source: ImageSource, finder: FaceFinder, spec: PreprocessSpec, options: FaceOptions
-) -> list[FaceCrop]:
-    """Decode, find faces, align and preprocess each: an image -> its face crops.
+) -> list[AlignedFace]:
+    """Decode, find faces and align each: an image -> its aligned faces (before the spec).
 
     The decode-size rule: decode (JPEG draft) at the smallest scale with the shorter side >=
     FIND_DECODE_SHORT_SIDE and find faces on that. If a face that is big enough to judge
@@ -456,29 +467,38 @@ def prepare_faces(
             factor = scale / new_scale  # old decoded pixels -> new decoded pixels
             found = [f.scaled(factor) for f in found]
             img, scale = bigger, new_scale
-    crops = []
+    faces = []
     for f, ok in zip(found, usable, strict=True):
         box = tuple(round(v * scale) for v in f.box)
-        pixels = None
+        aligned = None
         side = 0.0
         if ok:
             quad = f.quad()
             side = quad_side(quad)
-            if is_already_aligned(quad, *img.size):
-                pixels = resize(img, spec)  # the photo is this face's aligned crop already
-            else:
-                pixels = resize(aligned_crop(img, quad), spec)
+            # A photo that already is this face's aligned crop is not re-warped.
+            aligned = img if is_already_aligned(quad, *img.size) else aligned_crop(img, quad)
         else:
             try:
                 side = f.crop_side()
             except ValueError:
                 side = 0.0
-        crops.append(FaceCrop(box, round(f.score, 4), round(side * scale), pixels))
-    return crops
+        faces.append(AlignedFace(box, round(f.score, 4), round(side * scale), aligned))
+    return faces
+
+
+def prepare_faces(
+    source: ImageSource, finder: FaceFinder, spec: PreprocessSpec, options: FaceOptions
+) -> list[FaceCrop]:
+    """Decode, find faces, align and preprocess each: an image -> its face crops."""
+    return [
+        FaceCrop(f.box, f.score, f.crop_px, None if f.image is None else resize(f.image, spec))
+        for f in align_faces(source, finder, spec, options)
+    ]
 
 
 __all__ = [
     "FIND_DECODE_SHORT_SIDE",
+    "AlignedFace",
     "FULL_RANGE",
     "SHORT_RANGE",
     "FaceCrop",
@@ -487,6 +507,7 @@ __all__ = [
     "FoundFace",
     "box_iou",
     "decode",
+    "align_faces",
     "prepare_faces",
     "ssd_anchor_centres",
     "tile_sizes",
