@@ -19,6 +19,8 @@ from edge_runtime.console import (
     usage_error,
 )
 from edge_runtime.types import EdgeDetectError
+from workbench.crops import CropSettings
+from workbench.paths import shared_data_dir
 
 from .config import (
     AUTO_ON_OFF,
@@ -397,6 +399,57 @@ def _add_mix_layout(sub) -> None:
     p.add_argument("--hold-out", type=_comma_list, default=(), help="as fit --hold-out")
 
 
+def _add_prepare_crops(sub) -> None:
+    p = sub.add_parser(
+        "prepare-crops",
+        help="every source image through edge-detect's face stage; the crops it would judge",
+        description="Send every image of every source (whole photos and ready-made crops "
+        "alike) through edge_runtime's face stage and alignment exactly as edge-detect does, "
+        "and write the crop it would classify (the largest judged face) as a PNG in OUT, a "
+        "tree that mirrors the data folder (x.jpg -> x.jpg.crop.png, same split). Each "
+        "source's index.json lists box, detector score, face size, whether it was upsampled "
+        "and why an image has no crop (no face, too small, unreadable). Give OUT as --data to "
+        "fit / evaluate --sources / benchmarks sources. A stopped run resumes: finished "
+        "sources are kept when their settings match.",
+    )
+    p.add_argument("out", help="the crop tree (created; finished sources are reused)")
+    p.add_argument("--sources", default=None, help="sources file (default train/sources.json)")
+    p.add_argument("--data", default=None, help="folder holding the sources (../shared/data)")
+    p.add_argument("--only", type=_comma_list, default=(), help="comma list of source names")
+    p.add_argument(
+        "--model",
+        default=CropSettings.model,
+        help="whose input size sets the decode rule (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="decode/crop threads (default: %(default)s)"
+    )
+    p.add_argument("--json", dest="json_out", default=None, help="also write the summary here")
+
+
+def _prepare_crops(args: argparse.Namespace) -> int:
+    from edge_runtime.fileio import atomic_write_json
+    from workbench.crops import format_summary, prepare_crops
+    from workbench.sources import load_sources
+
+    sources = load_sources(args.sources)
+    unknown = sorted(set(args.only) - {s.name for s in sources.sources})
+    if unknown:
+        usage_error(f"{PROG} prepare-crops", f"unknown source(s): {', '.join(unknown)}")
+    report = prepare_crops(
+        sources,
+        args.data or shared_data_dir(),
+        args.out,
+        CropSettings(model=args.model),
+        workers=args.workers,
+        only=list(args.only),
+    )
+    print(format_summary(report))
+    if args.json_out:
+        atomic_write_json(args.json_out, report)
+    return 0
+
+
 def _add_checks(sub) -> None:
     p = sub.add_parser(
         "shortcut-check",
@@ -453,7 +506,7 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{fit,evaluate,gradcam,shortcut-check,stability}",
+        metavar="{fit,evaluate,gradcam,shortcut-check,stability,ship-check,mix-layout,prepare-crops}",
     )
     _add_fit(sub)
     _add_evaluate(sub)
@@ -461,6 +514,7 @@ def build_parser() -> ArgumentParser:
     _add_checks(sub)
     _add_ship_check(sub)
     _add_mix_layout(sub)
+    _add_prepare_crops(sub)
     return parser
 
 
@@ -636,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         "stability": _stability,
         "ship-check": _ship_check,
         "mix-layout": _mix_layout,
+        "prepare-crops": _prepare_crops,
     }[args.command]
     from .fit import Interrupted
 

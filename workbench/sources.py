@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from .paths import SOURCES_FILE, shared_data_dir
 
 SPLITS = ("train", "valid", "test")
 SPLIT_MODES = ("folders", "hash", "all")  # own split folders; hash of the name; all = test
+# A face-stage crop of `x.jpg` is `x.jpg.crop.png` (workbench.crops): it keeps x.jpg's split.
+CROP_SUFFIX = ".crop.png"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class Source:
     native_size: int
     compression: str
     evaluation_only: bool = False
+    # A regular expression whose first group is the file's split key (e.g. the person or the
+    # video), so that frames of one person or video never straddle train and test; "" = the
+    # whole file name.
+    split_group: str = ""
 
     @property
     def class_name(self) -> str:
@@ -105,8 +112,11 @@ def load_sources(path: str | os.PathLike | None = None) -> SourceList:
                 native_size=int(e.get("native_size", 0)),
                 compression=str(e.get("compression", "")),
                 evaluation_only=bool(e.get("evaluation_only", False)),
+                split_group=str(e.get("split_group", "")),
             )
-        except (KeyError, TypeError, ValueError) as err:
+            if src.split_group:
+                re.compile(src.split_group)
+        except (KeyError, TypeError, ValueError, re.error) as err:
             raise DataError(f"{where}: missing or bad field {err}") from None
         if src.label < 0:
             raise DataError(f"{where}: class must be real or fake")
@@ -134,6 +144,17 @@ def hash_split(file_name: str, salt: str, fractions: dict[str, float]) -> str:
     return SPLITS[-1]
 
 
+def split_key(source: Source, file_name: str) -> str:
+    """What a file's hash split is computed from: its original name (a crop's too), or the
+    group the source's split_group finds in it (the whole name when it finds none)."""
+    name = file_name.removesuffix(CROP_SUFFIX)
+    if source.split_group:
+        match = re.match(source.split_group, name)
+        if match:
+            return match.group(1)
+    return name
+
+
 def _image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"{folder}: no such source folder")
@@ -153,7 +174,7 @@ def source_files(source: Source, root: Path, sources: SourceList) -> dict[str, l
             split = (
                 "test"
                 if source.splits == "all"
-                else hash_split(p.name, sources.split_salt, sources.fractions)
+                else hash_split(split_key(source, p.name), sources.split_salt, sources.fractions)
             )
             out[split].append(Sample(str(p), source.label))
     if not any(out.values()):
@@ -254,6 +275,7 @@ def check_sources_present(sources: SourceList, root: str | os.PathLike) -> list[
 
 
 __all__ = [
+    "CROP_SUFFIX",
     "SOURCES_FILE",
     "SPLITS",
     "SPLIT_MODES",
@@ -267,4 +289,5 @@ __all__ = [
     "per_source_figures",
     "source_files",
     "source_test_lists",
+    "split_key",
 ]
