@@ -10,6 +10,12 @@ tensor that reaches the network still comes from the runtime's preprocessing def
          crop_fraction with crop="center"; 0.9 of the shorter side with crop="none", or
          --random-crop-fraction), then the spec's resize
 - flip:  horizontal, p = 0.5
+- degrade: what cameras, apps and re-uploads do to a photo, each step on its own draw (DEGRADE):
+         downscale to 0.25..1x and back up (p = 0.3), Gaussian blur sigma 0..3 px (p = 0.3),
+         sensor noise sigma 0..8 grey levels (p = 0.2), colour jitter (p = 0.5), JPEG q30..95
+         (p = 0.5), in that order; Wang et al. 2020 (blur + JPEG at p = 0.5 made one
+         generator's detector carry to others). The loader never sees the label, so real and
+         fake images are degraded alike.
 """
 
 from __future__ import annotations
@@ -36,9 +42,11 @@ def random_crop_side_fraction(spec: PreprocessSpec, random_crop_fraction: float 
     return spec.crop_fraction if spec.crop == "center" else DEFAULT_RANDOM_CROP_FRACTION
 
 
-def _jpeg(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+def _jpeg(
+    img: Image.Image, rng: np.random.Generator, quality: tuple[int, int] = (30, 95)
+) -> Image.Image:
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=int(rng.integers(30, 96)))
+    img.save(buf, format="JPEG", quality=int(rng.integers(quality[0], quality[1] + 1)))
     buf.seek(0)
     out = Image.open(buf)
     out.load()
@@ -48,6 +56,45 @@ def _jpeg(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 def _color(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
         img = enhancer(img).enhance(float(rng.uniform(0.8, 1.2)))
+    return img
+
+
+# Probability of each degradation step ('degrade'); the order of the keys is the order applied.
+DEGRADE = {"rescale": 0.3, "blur": 0.3, "noise": 0.2, "color": 0.5, "jpeg": 0.5}
+DEGRADE_SCALE = (0.25, 1.0)
+DEGRADE_BLUR_SIGMA = (0.0, 3.0)
+DEGRADE_NOISE_SIGMA = (0.0, 8.0)
+DEGRADE_JPEG_QUALITY = (30, 95)
+
+
+def _rescale(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    factor = float(rng.uniform(*DEGRADE_SCALE))
+    w, h = img.size
+    small = img.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.BILINEAR)
+    return small.resize((w, h), Image.BILINEAR)
+
+
+def _noise(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    sigma = float(rng.uniform(*DEGRADE_NOISE_SIGMA))
+    a = np.asarray(img, dtype=np.float32)
+    a = a + rng.normal(0.0, sigma, size=a.shape).astype(np.float32)
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+
+
+def degrade(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """One random camera/app/re-upload history for an RGB image (DEGRADE)."""
+    steps = {
+        "rescale": _rescale,
+        "blur": lambda im, r: im.filter(
+            ImageFilter.GaussianBlur(radius=float(r.uniform(*DEGRADE_BLUR_SIGMA)))
+        ),
+        "noise": _noise,
+        "color": _color,
+        "jpeg": lambda im, r: _jpeg(im, r, DEGRADE_JPEG_QUALITY),
+    }
+    for name, p in DEGRADE.items():
+        if rng.random() < p:
+            img = steps[name](img, rng)
     return img
 
 
@@ -67,6 +114,8 @@ def augment_image(
     random_crop_fraction: float | None = None,
 ) -> np.ndarray:
     """An upright RGB image -> augmented uint8 network input (H x W x 3)."""
+    if "degrade" in names:
+        img = degrade(img, rng)
     if "jpeg" in names and rng.random() < 0.5:
         img = _jpeg(img, rng)
     if "blur" in names and rng.random() < 0.3:

@@ -161,7 +161,8 @@ def _add_fit(sub) -> None:
         choices=BALANCES,
         default=None,
         help="class: sample weights "
-        "n/(2 n_class), both classes carry half the loss" + _d("balance"),
+        "n/(2 n_class), both classes carry half the loss; source: also every source the same "
+        "share of its class, whatever its size" + _d("balance"),
     )
     g.add_argument(
         "--source-weight",

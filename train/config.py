@@ -24,11 +24,11 @@ ARCHS = ("mobilenet", "densenet121")
 WEIGHTS = ("imagenet", "none")
 STRATEGIES = ("default", "mirrored", "multiworker")
 AUTO_ON_OFF = ("auto", "on", "off")
-AUGMENTATIONS = ("flip", "crop", "jpeg", "blur", "color")
+AUGMENTATIONS = ("flip", "crop", "jpeg", "blur", "color", "degrade")
 MOBILENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 RESIZE_METHODS = ("nearest", "bilinear", "bicubic", "lanczos", "area")
 CROPS = ("none", "center")
-BALANCES = ("none", "class")
+BALANCES = ("none", "class", "source")
 ALL_LAYERS = -1
 
 
@@ -103,7 +103,9 @@ class TrainConfig:
     # Sources as data (train/sources.json) instead of one --data layout; see train/sources.py
     sources: str = ""  # "" = --data; else a sources .json file
     hold_out: tuple[str, ...] = ()  # source names or generator families kept out of training
-    balance: str = "none"  # "class": sample weights n / (2 n_class), both classes half the loss
+    # "class": sample weights n / (2 n_class), both classes half the loss; "source": also every
+    # source the same share of its class
+    balance: str = "none"
     # Per-source loss multipliers (--sources), applied before the class balance, e.g.
     # {"faces140k_real": 2}: that source counts twice within its class
     source_weights: dict[str, float] = field(default_factory=dict)
@@ -212,7 +214,10 @@ class TrainConfig:
                 f"--random-crop-fraction: {self.random_crop_fraction} not in (0, 1]",
             )
         need(self.memory_gb > 0, f"--memory-gb: {self.memory_gb} must be > 0")
-        need(self.balance in BALANCES, f"--balance: {self.balance!r} not one of none, class")
+        need(
+            self.balance in BALANCES,
+            f"--balance: {self.balance!r} not one of {', '.join(BALANCES)}",
+        )
         need(
             self.harmonize_size >= -1,
             f"--harmonize-size: {self.harmonize_size} < -1 (-1 = each image's own size)",
@@ -228,6 +233,7 @@ class TrainConfig:
         need(0 < s_lo <= s_hi <= 4, f"--harmonize-scale: {s_lo}-{s_hi} not a range in (0, 4]")
         need(not self.hold_out or bool(self.sources), "--hold-out needs --sources")
         need(not self.source_weights or bool(self.sources), "--source-weight needs --sources")
+        need(self.balance != "source" or bool(self.sources), "--balance source needs --sources")
         self.source_weights = {str(k): float(v) for k, v in self.source_weights.items()}
         bad = [f"{k}={v}" for k, v in self.source_weights.items() if not v > 0]
         need(not bad, f"--source-weight: {', '.join(bad)}: weights must be > 0")

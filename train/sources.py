@@ -125,8 +125,13 @@ def build_mix(
 
 
 def check_trainable(samples: Sequence[Sample], sources: SourceList, root: Path) -> None:
-    """Refuse any training or validation file inside an evaluation-only source's folder."""
-    banned = [(root / s.folder).resolve() for s in sources.sources if s.evaluation_only]
+    """Refuse any training or validation file inside an evaluation-only source's folder (its
+    class folder: a set may hold a trainable class beside an evaluation-only one)."""
+    banned = [
+        (root / s.folder / ("" if s.splits == "folders" else s.class_name)).resolve()
+        for s in sources.sources
+        if s.evaluation_only
+    ]
     for sample in samples:
         p = Path(sample.path).resolve()
         for folder in banned:
@@ -157,12 +162,18 @@ def sample_weights(
     source_weights: dict[str, float] | None = None,
 ) -> np.ndarray | None:
     """One weight per file. Each file starts at its source's multiplier (source_weights, 1 when
-    not named); 'class' then scales each class so that both carry half the loss (with no
-    multipliers: class_weights); 'none' keeps the multipliers (None: every file 1)."""
+    not named); 'source' divides it by its source's file count, so every source carries the
+    same share of its class whatever its size; 'class' and 'source' then scale each class so
+    that both carry half the loss (with no multipliers: class_weights); 'none' keeps the
+    multipliers (None: every file 1)."""
     mult = np.ones(len(samples), dtype=np.float64)
+    of = source_of or {}
     if source_weights:
-        of = source_of or {}
         mult = np.array([source_weights.get(of.get(s.path, ""), 1.0) for s in samples])
+    if balance == "source":
+        names = [of.get(s.path, "") for s in samples]
+        counts = {n: names.count(n) for n in set(names)}
+        mult = mult / np.array([counts[n] for n in names], dtype=np.float64)
     if balance == "none":
         return mult.astype(np.float32) if source_weights else None
     class_weights(samples)  # the error for a missing class
