@@ -23,6 +23,7 @@ from workbench.crops import CropSettings
 from workbench.paths import shared_data_dir
 
 from .config import (
+    AUGMENTATIONS,
     AUTO_ON_OFF,
     BALANCES,
     DEFAULT_RECIPE,
@@ -131,7 +132,7 @@ def _add_fit(sub) -> None:
     g.add_argument(
         "--augment",
         default=None,
-        help="comma list of flip,crop,jpeg,blur,color, or none" + _d("augment"),
+        help=f"comma list of {','.join(AUGMENTATIONS)}, or none" + _d("augment"),
     )
     g.add_argument(
         "--random-crop-fraction",
