@@ -544,7 +544,7 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{fit,evaluate,gradcam,shortcut-check,stability,ship-check,mix-layout,prepare-crops}",
+        metavar="{fit,evaluate,gradcam,shortcut-check,stability,ship-check,mix-layout,prepare-crops,from-tflite}",
     )
     _add_fit(sub)
     _add_evaluate(sub)
