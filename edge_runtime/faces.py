@@ -355,7 +355,9 @@ class FaceFinder:
         for tile in tile_sizes(w, h) if self.tiles else ():
             s = n / tile
             lw, lh = max(1, round(w * s)), max(1, round(h * s))
-            level = np.asarray(img.resize((lw, lh), Image.Resampling.BILINEAR, reducing_gap=TILE_REDUCING_GAP))
+            level = np.asarray(
+                img.resize((lw, lh), Image.Resampling.BILINEAR, reducing_gap=TILE_REDUCING_GAP)
+            )
             for ty in _starts(lh, n):
                 for tx in _starts(lw, n):
                     x0, y0 = round(tx), round(ty)

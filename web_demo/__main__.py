@@ -16,11 +16,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve the edge-detect web page (web_demo/index.html): photos are judged in "
         "the browser, nothing is uploaded. Needs `npm ci` in web_demo/ once (LiteRT.js).",
     )
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0: any free)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument(
-        "--model", default="int8", help="registry name of the model whose client-input asset "
-        "the page runs (default int8, the shipped detector)"
+        "--port", type=int, default=8000, help="TCP port (default 8000; 0: any free)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--model",
+        default="int8",
+        help="registry name of the model whose client-input asset "
+        "the page runs (default int8, the shipped detector)",
     )
     args = parser.parse_args(argv)
     if not (NODE_MODULES / "@litertjs" / "core").is_dir():

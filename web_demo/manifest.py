@@ -25,7 +25,7 @@ MODELS_URL = "models/"  # where the server maps the model files (web_demo/server
 
 
 def classifier_asset(model: str = MODEL) -> tuple[Path, dict]:
-    """The client-input asset built from the model `model` resolves to, and its assets.json entry."""
+    """The client-input asset built from the model `model` names, and its assets.json entry."""
     bundle = load_bundle(model)
     entries = json.loads(ASSETS_INDEX.read_text("utf-8"))
     for entry in entries.values():
@@ -67,7 +67,11 @@ def build(model: str = MODEL) -> tuple[dict, dict[str, Path]]:
             "interpolated_scale_aspect_ratio": spec.interpolated_scale_aspect_ratio,
             "num_keypoints": spec.num_keypoints,
             "nms_iou": spec.nms_iou,
-            "keypoints": {"right_eye": faces.RIGHT_EYE, "left_eye": faces.LEFT_EYE, "mouth": faces.MOUTH},
+            "keypoints": {
+                "right_eye": faces.RIGHT_EYE,
+                "left_eye": faces.LEFT_EYE,
+                "mouth": faces.MOUTH,
+            },
         },
         "face_stage": {
             "min_score": options.min_score,

@@ -28,7 +28,7 @@ class _Handler(SimpleHTTPRequestHandler):
         self._manifest, self._models = manifest, models
         super().__init__(*args, directory=str(WEB_DIR), **kwargs)
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         path = self.path.split("?", 1)[0]
         if path == "/manifest.json":
             return self._send(self._manifest, "application/json")
@@ -50,11 +50,13 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")  # a new model or page is seen at once
         super().end_headers()
 
-    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
+    def log_message(self, format, *args):
         pass
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8000, model: str = "int8") -> ThreadingHTTPServer:
+def make_server(
+    host: str = "127.0.0.1", port: int = 8000, model: str = "int8"
+) -> ThreadingHTTPServer:
     """The server (not yet serving); port 0 picks a free one (server.server_address)."""
     manifest, models = build(model)
     handler = partial(_Handler, manifest=json.dumps(manifest, indent=1).encode(), models=models)
