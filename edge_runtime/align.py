@@ -19,6 +19,12 @@ from PIL import Image
 # Side of an aligned crop, in pixels: the 140k images' size (FFHQ 1024 downscaled to 256).
 # The classifier's own preprocessing then brings it to the network input (224).
 ALIGNED_SIZE = 256
+# FFHQ's square: half its side is the larger of EYE_SPAN_SCALE x the eye-to-eye distance and
+# MOUTH_SPAN_SCALE x the eye-to-mouth distance; its centre lies CENTRE_SHIFT of the way from the
+# eyes' midpoint to the mouth. (Named so the web page reads them, web_demo/manifest.json.)
+EYE_SPAN_SCALE = 2.0
+MOUTH_SPAN_SCALE = 1.8
+CENTRE_SHIFT = 0.1
 
 
 def ffhq_quad(right_eye, left_eye, mouth) -> np.ndarray:
@@ -39,9 +45,9 @@ def ffhq_quad(right_eye, left_eye, mouth) -> np.ndarray:
     if norm == 0.0:
         raise ValueError("degenerate face points (eyes and mouth coincide)")
     x /= norm
-    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    x *= max(np.hypot(*eye_to_eye) * EYE_SPAN_SCALE, np.hypot(*eye_to_mouth) * MOUTH_SPAN_SCALE)
     y = np.flipud(x) * [-1.0, 1.0]
-    c = eye_avg + eye_to_mouth * 0.1
+    c = eye_avg + eye_to_mouth * CENTRE_SHIFT
     return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
 
 
@@ -141,6 +147,9 @@ __all__ = [
     "ALIGNED_SIZE",
     "ALREADY_ALIGNED_DEGREES",
     "ALREADY_ALIGNED_IOU",
+    "CENTRE_SHIFT",
+    "EYE_SPAN_SCALE",
+    "MOUTH_SPAN_SCALE",
     "aligned_crop",
     "eye_positions_in_crop",
     "ffhq_quad",

@@ -92,6 +92,8 @@ FIND_MIN_TILE_PX = 200
 # Tile step, as a fraction of the tile: the overlap (1 - step) must exceed the largest face a
 # tile level is there for (about 1/3 of the tile; larger ones are found one level up).
 TILE_STEP = 0.6
+# Each finer tile level is first box-reduced (Pillow's reducing_gap) while it is shrunk this much.
+TILE_REDUCING_GAP = 3.0
 # A box closer than this (fraction of the tile) to an inner tile edge is taken as cut off.
 TILE_EDGE_MARGIN = 0.02
 # After NMS, a box lying mostly inside a higher-scoring one is a part of the same face.
@@ -353,7 +355,9 @@ class FaceFinder:
         for tile in tile_sizes(w, h) if self.tiles else ():
             s = n / tile
             lw, lh = max(1, round(w * s)), max(1, round(h * s))
-            level = np.asarray(img.resize((lw, lh), Image.Resampling.BILINEAR, reducing_gap=3.0))
+            level = np.asarray(
+                img.resize((lw, lh), Image.Resampling.BILINEAR, reducing_gap=TILE_REDUCING_GAP)
+            )
             for ty in _starts(lh, n):
                 for tx in _starts(lw, n):
                     x0, y0 = round(tx), round(ty)
