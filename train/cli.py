@@ -22,6 +22,7 @@ from edge_runtime.types import EdgeDetectError
 from workbench.crops import CropSettings
 from workbench.paths import shared_data_dir
 
+from .calibrate_cli import add_calibrate, run_calibrate
 from .config import (
     AUTO_ON_OFF,
     BALANCES,
@@ -506,7 +507,8 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{fit,evaluate,gradcam,shortcut-check,stability,ship-check,mix-layout,prepare-crops}",
+        metavar="{fit,evaluate,gradcam,shortcut-check,stability,ship-check,mix-layout,prepare-crops,"
+        "calibrate}",
     )
     _add_fit(sub)
     _add_evaluate(sub)
@@ -515,6 +517,7 @@ def build_parser() -> ArgumentParser:
     _add_ship_check(sub)
     _add_mix_layout(sub)
     _add_prepare_crops(sub)
+    add_calibrate(sub)
     return parser
 
 
@@ -691,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         "ship-check": _ship_check,
         "mix-layout": _mix_layout,
         "prepare-crops": _prepare_crops,
+        "calibrate": run_calibrate,
     }[args.command]
     from .fit import Interrupted
 
