@@ -29,7 +29,7 @@ from edge_runtime.types import FAKE_INDEX, is_fake
 
 P_CLIP = 1e-7  # P(fake) is clipped to [P_CLIP, 1 - P_CLIP] before its logit (0 and 1 are finite)
 # The search range of fit_temperature: far beyond any temperature a trained net needs.
-T_MIN, T_MAX = 0.05, 20.0
+T_MIN, T_MAX = 1e-3, 1e3
 
 
 def _weights(n: int, weights: Sequence[float] | np.ndarray | None) -> np.ndarray:
@@ -55,7 +55,8 @@ def threshold_for_fpr(
     most target_fpr. Every t in (previous score, u] gives the same rate; u is returned. When
     no score qualifies (target 0, or ties at the top weigh more than the target), the answer is
     the next float above the highest score: no real is called fake. That exceeds 1.0 only if a
-    real scored exactly 1.0.
+    real scored exactly 1.0. Scores and threshold compare as float64, as the Detector's
+    Python floats do (numpy 2 would compare a float32 array in float32).
     """
     p = np.asarray(p_fake_reals, dtype=np.float64).reshape(-1)
     if len(p) == 0:
@@ -260,6 +261,8 @@ def plot_reliability(
 
 __all__ = [
     "P_CLIP",
+    "T_MAX",
+    "T_MIN",
     "ReliabilityBin",
     "apply_temperature",
     "balanced_source_weights",
