@@ -164,16 +164,16 @@ def balanced_source_weights(sources: Sequence[str], labels: Sequence[int]) -> np
     """One weight per image: each class carries half the total and, within its class, each
     source an equal share (so no one source or class dominates a pooled figure). Weights
     average 1 over the images of a two-class pool."""
-    names = list(sources)
+    names = np.asarray(list(sources), dtype=str)
     y = np.asarray(labels).reshape(-1)
     if len(names) != len(y):
         raise ValueError("balanced_source_weights: need one source name per label")
-    classes = sorted(set(y.tolist()))
+    classes = np.unique(y)
     out = np.zeros(len(y), dtype=np.float64)
     for label in classes:
-        in_class = sorted({n for n, c in zip(names, y) if c == label})
+        in_class = np.unique(names[y == label])
         for name in in_class:
-            m = np.array([n == name and c == label for n, c in zip(names, y)])
+            m = (names == name) & (y == label)
             out[m] = len(y) / (len(classes) * len(in_class) * m.sum())
     return out
 
