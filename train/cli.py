@@ -22,6 +22,7 @@ from edge_runtime.types import EdgeDetectError
 from workbench.crops import CropSettings
 from workbench.paths import shared_data_dir
 
+from .calibrate_cli import add_calibrate, run_calibrate
 from .config import (
     AUGMENTATIONS,
     AUTO_ON_OFF,
@@ -544,7 +545,6 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{fit,evaluate,gradcam,shortcut-check,stability,ship-check,mix-layout,prepare-crops,from-tflite}",
     )
     _add_fit(sub)
     _add_evaluate(sub)
@@ -554,6 +554,7 @@ def build_parser() -> ArgumentParser:
     _add_mix_layout(sub)
     _add_prepare_crops(sub)
     _add_from_tflite(sub)
+    add_calibrate(sub)
     return parser
 
 
@@ -731,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         "mix-layout": _mix_layout,
         "prepare-crops": _prepare_crops,
         "from-tflite": _from_tflite,
+        "calibrate": run_calibrate,
     }[args.command]
     from .fit import Interrupted
 
