@@ -517,6 +517,8 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if not detector.bundle.has_metadata:
         log.warning(_assumed_bundle_line(detector, threshold_given=args.threshold is not None))
+    for line in detector.bundle.warnings:  # bundle keys left to their defaults (bundle_schema)
+        log.warning(f"{PROG}: warning: {line}")
     if args.camera is not None:
         from .video import run_camera
 

@@ -37,6 +37,7 @@ from .types import (
     ImageError,
     ModelError,
     PreprocessSpec,
+    calibrated,
     label_for,
     usable_cores,
 )
@@ -168,6 +169,7 @@ class Detector:
         self.output_kind = check_output(self.bundle, int(np.prod(self._out["shape"])))
         self.labels = labels
         self.fake_index = labels.index("fake")
+        self.temperature = self.bundle.info.temperature
         self.threshold = (
             self.options.threshold
             if self.options.threshold is not None
@@ -254,14 +256,17 @@ class Detector:
         with self._lock:
             self.interpreter.invoke()
 
+    def _p_fake(self, probabilities: np.ndarray) -> float:
+        """The model's class probabilities -> P(fake), calibrated as the bundle says
+        (types.calibrated; unchanged for an uncalibrated bundle). The threshold is on this."""
+        return float(calibrated(float(probabilities[self.fake_index]), self.temperature))
+
     def fake_probability(self, x: np.ndarray) -> float:
-        return float(self.invoke(x)[self.fake_index])
+        return self._p_fake(self.invoke(x))
 
     def classify(self, prepared: PreparedImage) -> list[float]:
         """P(fake) of each crop of a prepared image (the interpreter step; thread-safe)."""
-        return [
-            float(self._run(self.input_tensor(crop))[self.fake_index]) for crop in prepared.crops
-        ]
+        return [self._p_fake(self._run(self.input_tensor(crop))) for crop in prepared.crops]
 
     # --- the decode step ------------------------------------------------------------------
 
