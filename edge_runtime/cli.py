@@ -395,12 +395,13 @@ def _results(detector, sources, items, args: argparse.Namespace, protected):
         max_frames=args.max_frames,
         annotate_dir=args.annotate,
         protected=frozenset(protected),
+        annotate_names=_annotate_names(items) if args.annotate else {},
         **({"sample_fps": args.fps} if args.fps else {}),
     )
     return detect_mixed(detector, sources, options)
 
 
-def _annotated(result, out_dir: str, protected) -> bool:
+def _annotated(result, out_dir: str, protected, names: dict[str, str]) -> bool:
     """--annotate for one image result; False (and one error line) when it cannot be written.
     A video's sampled frames were annotated as they were judged (edge_runtime/video.py)."""
     from .types import EdgeDetectError
@@ -411,7 +412,7 @@ def _annotated(result, out_dir: str, protected) -> bool:
         # Imported only here: Pillow's ImageFont costs ~20 ms of every cold start.
         from .annotate import write_annotated
 
-        write_annotated(result.path, result, out_dir, protected)
+        write_annotated(result.path, result, out_dir, protected, names.get(result.path))
     except (EdgeDetectError, OSError) as e:
         log.error(f"{PROG}: {result.path}: cannot annotate ({e})")
         return False
@@ -470,6 +471,13 @@ def _prepare_annotate(out_dir: str, items) -> set:
     return {Path(i).resolve() for i in items if i != STDIN_ARG}
 
 
+def _annotate_names(items) -> dict[str, str]:
+    """Each input's --annotate file name, unique in this batch (annotate_names.py)."""
+    from .annotate_names import annotation_names
+
+    return annotation_names(i for i in items if isinstance(i, str))
+
+
 def _sources(items):
     """The inputs as Detector.detect_many takes them: `-` read from stdin here, so that a stdin
     that cannot be read is one failed input, not an exception."""
@@ -493,6 +501,7 @@ def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) 
     # Decode threads prepare the next images while the interpreter runs (Detector.detect_many);
     # results come back in input order, a bad input as one DetectionError.
     results = _results(detector, _sources(items), items, args, protected)
+    names = _annotate_names(items) if args.annotate else {}
     for done, result in enumerate(results, start=1):
         if isinstance(result, DetectionError):
             counts["failed"] += 1
@@ -501,7 +510,7 @@ def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) 
             # label None: no face (or only faces too small to judge): a result, not a failure
             counts[result.label or "no face"] = counts.get(result.label or "no face", 0) + 1
             out.result(result)
-            if args.annotate and not _annotated(result, args.annotate, protected):
+            if args.annotate and not _annotated(result, args.annotate, protected, names):
                 counts["failed"] += 1
         bar.update(done)
     bar.clear()
@@ -527,6 +536,11 @@ def run_detect(args: argparse.Namespace) -> int:
     total = len(expanded.items)
     if args.verbose:
         _log_run_details(detector, expanded, n_threads)
+    if expanded.skipped_annotations:
+        log.info(
+            f"{PROG}: skipped {expanded.skipped_annotations} file(s) written by --annotate "
+            "(*.faces.jpg carrying its marker)"
+        )
 
     show_progress = (
         args.progress

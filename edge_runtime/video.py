@@ -39,8 +39,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,8 @@ class VideoOptions:
     max_frames: int | None = None  # None: every sampled frame of the clip
     annotate_dir: str | None = None  # write each sampled frame, annotated, here
     protected: frozenset[Path] = frozenset()  # never write an annotated frame over these
+    # clip path -> its --annotate name in the batch (annotate_names.annotation_names)
+    annotate_names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.sample_fps > 0:
@@ -451,10 +453,13 @@ def judge_frames(
 
 def _annotate(img, result: Detection, name: str, index: int, options: VideoOptions) -> None:
     from .annotate import write_annotated  # Pillow's fonts: only when asked
+    from .annotate_names import SUFFIX
 
-    # annotated_path keeps the stem: DIR/<clip stem>_f<frame>.faces.jpg
-    frame_name = f"{Path(name).stem}_f{index:06d}.frame"
-    write_annotated(img, replace(result, path=frame_name), options.annotate_dir, options.protected)
+    # DIR/<clip's name in the batch, else its stem>_f<frame>.faces.jpg
+    base = options.annotate_names.get(name, Path(name).stem + SUFFIX)[: -len(SUFFIX)]
+    write_annotated(
+        img, result, options.annotate_dir, options.protected, f"{base}_f{index:06d}{SUFFIX}"
+    )
 
 
 def detect_video(
