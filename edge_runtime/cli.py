@@ -6,7 +6,8 @@
     edge-detect info [MODEL] [--json]       describe a model
 
 Exit status: 0 every input classified, 1 some input failed (the others are still classified and
-printed), 2 usage error (bad option, no inputs, missing or unusable model).
+printed), 2 usage error (bad option, no inputs, missing or unusable model), 3 every input
+classified but some was damaged (its verdict carries warnings: JSON `warnings`, a `warning:` row).
 
 Standard library only at start-up (argparse, via edge_runtime.console); the detector, the model
 report and the interpreter backend are imported inside the command that needs them (the
@@ -36,6 +37,9 @@ from .console import (
 PROG = "edge-detect"
 # Kept under these names: tests and other modules refer to them.
 EXIT_INPUT_FAILED = EXIT_FAILED
+# Every input has a verdict, but some input was damaged (edge_runtime/damage.py, a video's
+# concealed decode errors or missing frames): a verdict on a repaired picture. 1 wins over it.
+EXIT_DAMAGED = 3
 PROGRESS_MIN_INPUTS = 10  # a progress bar appears (on a terminal) above this many inputs
 STDIN_ARG = "-"  # `cat face.jpg | edge-detect -`
 BACKEND_CHOICES = ("ai_edge_litert", "tflite_runtime", "tensorflow")  # interpreter.BACKEND_NAMES
@@ -46,7 +50,15 @@ USAGE = f"""{PROG} [OPTIONS] IMAGE...
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXIT_INPUT_FAILED", "EXIT_OK", "EXIT_USAGE", "detect_parser", "info_parser", "main"]
+__all__ = [
+    "EXIT_DAMAGED",
+    "EXIT_INPUT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "detect_parser",
+    "info_parser",
+    "main",
+]
 
 
 def _positive_number(text: str) -> float:
@@ -82,7 +94,8 @@ def detect_parser() -> ArgumentParser:
         "(or, with --json, one JSON object) per input. "
         f"`{PROG} info [MODEL]` describes a model; `{PROG} models` lists the bundled variants.",
         epilog="Exit status 0: all classified; 1: some input failed (the others are still "
-        "printed); 2: usage error or unusable model.",
+        "printed); 2: usage error or unusable model; 3: all classified, but some input was "
+        "damaged (its row is followed by 'warning:' lines; JSON: a warnings list).",
     )
     p.add_argument(
         "images",
@@ -289,6 +302,11 @@ class _Output:
             self._emit(json.dumps(detection.to_dict(), ensure_ascii=False))
             return
         self._header()
+        self._rows(detection)
+        for warning in detection.warnings:  # damage under the verdict: never a silent row
+            self._emit(f"  warning: {warning}")
+
+    def _rows(self, detection) -> None:
         if hasattr(detection, "tracks"):  # a video clip: one row, then one per track
             from .video import text_lines
 
@@ -509,6 +527,7 @@ def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) 
         else:
             # label None: no face (or only faces too small to judge): a result, not a failure
             counts[result.label or "no face"] = counts.get(result.label or "no face", 0) + 1
+            counts["damaged"] = counts.get("damaged", 0) + bool(result.warnings)
             out.result(result)
             if args.annotate and not _annotated(result, args.annotate, protected, names):
                 counts["failed"] += 1
@@ -557,8 +576,11 @@ def run_detect(args: argparse.Namespace) -> int:
             f"{total} inputs: {counts['fake']} fake, {counts['real']} real, "
             + (f"{counts['no face']} no face, " if counts.get("no face") else "")
             + f"{counts['failed']} failed"
+            + (f", {counts['damaged']} damaged (with warnings)" if counts.get("damaged") else "")
         )
-    return EXIT_INPUT_FAILED if counts["failed"] else EXIT_OK
+    if counts["failed"]:
+        return EXIT_INPUT_FAILED
+    return EXIT_DAMAGED if counts.get("damaged") else EXIT_OK
 
 
 def run_info(args: argparse.Namespace) -> int:

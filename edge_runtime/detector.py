@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bundle import ModelBundle, check_output, load_bundle, to_probabilities
+from .damage import file_damage
 from .faces import FaceCrop, FaceFinder, prepare_faces
 from .interpreter import Backend, load_backend, make_interpreter
 from .preprocess import ImageSource, describe, load_resized, normalize
@@ -116,6 +117,8 @@ class PreparedImage:
     # With the face stage: every face found, in order; those with pixels are `crops`, in order
     # (too-small faces have none). None without the face stage.
     faces: list[FaceCrop] | None = None
+    # What the decoder repaired without a word (damage.file_damage): reported with the verdict.
+    warnings: tuple[str, ...] = ()
 
 
 class Detector:
@@ -277,20 +280,20 @@ class Detector:
         if self.face_finder is not None:
             faces = prepare_faces(source, self.face_finder, self.spec, self.face_options)
             judged = [f for f in faces if f.pixels is not None]
-            return PreparedImage(
+            prepared = PreparedImage(
                 path=describe(source),
                 crops=[f.pixels for f in judged],
                 boxes=[f.box for f in judged],
-                prepare_ms=(time.perf_counter() - start) * 1000.0,
                 faces=faces,
             )
-        pixels = load_resized(source, self.spec)
-        return PreparedImage(
-            path=describe(source),
-            crops=[pixels],
-            boxes=[None],
-            prepare_ms=(time.perf_counter() - start) * 1000.0,
-        )
+        else:
+            prepared = PreparedImage(
+                path=describe(source), crops=[load_resized(source, self.spec)], boxes=[None]
+            )
+        damage = file_damage(source)  # after the decode: a file it refused is an error anyway
+        prepared.warnings = (damage,) if damage else ()
+        prepared.prepare_ms = (time.perf_counter() - start) * 1000.0
+        return prepared
 
     def _detection(self, prepared: PreparedImage, p_fakes: list[float], classify_ms: float):
         if prepared.faces is not None:
@@ -304,6 +307,7 @@ class Detector:
             fake_probability=round(p_fake, 6),
             model=self.model_name,
             latency_ms=round(prepared.prepare_ms + classify_ms, 3),
+            warnings=prepared.warnings,
         )
 
     def _face_detection(self, prepared: PreparedImage, p_fakes: list[float], classify_ms: float):
@@ -326,6 +330,7 @@ class Detector:
             model=self.model_name,
             latency_ms=round(prepared.prepare_ms + classify_ms, 3),
             faces=tuple(faces),
+            warnings=prepared.warnings,
         )
 
     def _finish(self, prepared: PreparedImage) -> Detection:

@@ -248,11 +248,17 @@ class Detection:
     model: str
     latency_ms: float  # decode + find faces + align + preprocess + invoke for this image
     faces: tuple[Face, ...] | None = None
+    # Damage the decoder repaired (edge_runtime/damage.py): the verdict is on a damaged image.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON line; "warnings" only when there are some (a damaged input)."""
         d = asdict(self)
         if d["faces"] is not None:
             d["faces"] = [dict(f, box=list(f["box"])) for f in d["faces"]]
+        d["warnings"] = list(self.warnings)
+        if not d["warnings"]:
+            del d["warnings"]
         return d
 
 
