@@ -152,8 +152,10 @@ def detect_parser() -> ArgumentParser:
         "--annotate",
         metavar="DIR",
         default=None,
-        help="also write a copy of each input to DIR/<name>.faces.jpg with every face boxed, "
-        "coloured by verdict, P(fake) beside it (never over an input)",
+        help="also write a copy of each input to DIR/<stem>.faces.jpg with every face boxed, "
+        "coloured by verdict, P(fake) beside it (never over an input or another output: "
+        "inputs sharing a stem or name get their extension or folders in the name); files "
+        "written this way are skipped as inputs",
     )
     p.add_argument(
         "--fps",
