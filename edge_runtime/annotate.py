@@ -1,6 +1,8 @@
 """`--annotate DIR`: a copy of an input with each face boxed, coloured by verdict, P(fake) beside.
 
-Pillow only. The copy is written atomically under a new name in DIR and never over an input.
+Pillow only. The copy is written atomically under a new name in DIR and never over an input;
+its name (unique in the batch) and the marker that lets input expansion skip it next time are
+edge_runtime/annotate_names.py.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .annotate_names import MARKER, STDIN_STEM, SUFFIX
 from .fileio import atomic_write_bytes
 from .preprocess import ImageSource, load_image
 from .types import Detection, EdgeDetectError
 
 COLOURS = {"fake": (230, 40, 40), "real": (40, 200, 60), None: (160, 160, 160)}
-SUFFIX = ".faces.jpg"
 
 
 def annotated_path(source_name: str, out_dir: str | os.PathLike) -> Path:
-    stem = Path(source_name).stem if source_name not in ("-", "") else "stdin"
+    """DIR/<stem>.faces.jpg: one input's name (a batch: annotate_names.annotation_names)."""
+    stem = Path(source_name).stem if source_name not in ("-", "") else STDIN_STEM
     return Path(out_dir) / f"{stem}{SUFFIX}"
 
 
@@ -56,12 +59,14 @@ def write_annotated(
     detection: Detection,
     out_dir: str | os.PathLike,
     inputs: Collection[Path] = (),
+    name: str | None = None,
 ) -> Path:
-    """Draw `detection` on `source` and write it to out_dir/<stem>.faces.jpg (atomically).
+    """Draw `detection` on `source` and write it to out_dir/`name` (default <stem>.faces.jpg),
+    atomically, with MARKER as its JPEG comment.
 
     Raises EdgeDetectError when the target is the source or one of `inputs` (resolved paths).
     """
-    target = annotated_path(detection.path, out_dir).resolve()
+    target = (Path(out_dir) / name if name else annotated_path(detection.path, out_dir)).resolve()
     protected = set(inputs)
     if isinstance(source, (str, os.PathLike)):
         protected.add(Path(source).resolve())
@@ -69,7 +74,7 @@ def write_annotated(
         raise EdgeDetectError(f"{target} is an input: --annotate would overwrite it")
     img = load_image(source)
     buf = io.BytesIO()
-    draw_faces(img, detection).save(buf, format="JPEG", quality=90)
+    draw_faces(img, detection).save(buf, format="JPEG", quality=90, comment=MARKER)
     return atomic_write_bytes(target, buf.getvalue())
 
 

@@ -17,6 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .bundle_schema import (
+    OUTPUT_KINDS,
+    OUTPUT_LOGITS,
+    OUTPUT_SIGMOID,
+    OUTPUT_SOFTMAX,
+    parse_bundle,
+)
 from .fileio import atomic_write_bytes, atomic_write_json, sha256_bytes
 from .types import KEPT_MODELS, VARIANTS, BundleInfo, ModelError, model_names, plain_variant
 
@@ -42,6 +49,9 @@ class ModelBundle:
     # False for a plain .tflite without a sidecar: `info` then holds assumed defaults, and the
     # model's own input size wins over info.preprocess (PreprocessSpec.fit_input).
     has_metadata: bool = True
+    # Keys the bundle left to their documented defaults, unknown keys (bundle_schema): one
+    # line each, naming the file and the key; the CLI prints them as warnings.
+    warnings: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -164,45 +174,50 @@ def load_bundle(model: str | os.PathLike) -> ModelBundle:
     side = sidecar_path(path)
     digest = sha256_bytes(content)
     if side.is_file():
-        try:
-            info = BundleInfo.from_dict(json.loads(side.read_text("utf-8")))
-        except (OSError, ValueError, TypeError) as e:
-            raise ModelError(f"{side}: unreadable bundle metadata ({e})") from None
+        info, warnings = _read_sidecar(side)
         if info.sha256 and info.sha256 != digest:
             raise ModelError(
                 f"{path}: sha256 {digest[:12]}... does not match its bundle metadata "
                 f"({info.sha256[:12]}...); the .tflite was replaced without its {SIDECAR_SUFFIX}"
             )
     else:
-        info = packed_info(content, str(path))
-    recorded = side.is_file() or info is not None
+        info, warnings = packed_info(content, str(path)) or (None, [])
+    recorded = info is not None
     if info is None:
         info = BundleInfo(description="plain .tflite without bundle metadata (defaults assumed)")
     return ModelBundle(
-        path=path, content=content, info=replace(info, sha256=digest), has_metadata=recorded
+        path=path,
+        content=content,
+        info=replace(info, sha256=digest),
+        has_metadata=recorded,
+        warnings=tuple(warnings),
     )
 
 
-def packed_info(content: bytes, name: str) -> BundleInfo | None:
-    """The bundle packed inside a .tflite's metadata files, or None when it carries none."""
+def _read_sidecar(side: Path) -> tuple[BundleInfo, list[str]]:
+    try:
+        data = json.loads(side.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{side}: unreadable bundle metadata ({e})") from None
+    return parse_bundle(data, str(side))
+
+
+def packed_info(content: bytes, name: str) -> tuple[BundleInfo, list[str]] | None:
+    """The bundle packed inside a .tflite's metadata files (and its schema warnings), or None
+    when it carries none."""
     import zipfile  # only for a .tflite without its sidecar: keeps it off the cold start
 
+    where = f"{name} (packed {PACKED_BUNDLE_NAME})"
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as packed:
             if PACKED_BUNDLE_NAME not in packed.namelist():
                 return None
-            return BundleInfo.from_dict(json.loads(packed.read(PACKED_BUNDLE_NAME)))
+            data = json.loads(packed.read(PACKED_BUNDLE_NAME))
     except zipfile.BadZipFile:
         return None  # most .tflite files carry no packed files
-    except (OSError, ValueError, TypeError) as e:
-        raise ModelError(f"{name}: unreadable packed {PACKED_BUNDLE_NAME} ({e})") from None
-
-
-# What a model's output values are, as its bundle declares (BundleInfo.output).
-OUTPUT_SOFTMAX = "softmax"  # one probability per label, labels order (the default)
-OUTPUT_SIGMOID = "sigmoid"  # one value: P(labels[1]) (Keras' binary convention: P(real))
-OUTPUT_LOGITS = "logits"  # raw scores: the runtime applies softmax (sigmoid for one value)
-OUTPUT_KINDS = (OUTPUT_SOFTMAX, OUTPUT_SIGMOID, OUTPUT_LOGITS)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{where}: unreadable ({e})") from None
+    return parse_bundle(data, where, packed=True)
 
 
 def check_output(bundle: ModelBundle, n_values: int) -> str:

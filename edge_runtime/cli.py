@@ -6,7 +6,8 @@
     edge-detect info [MODEL] [--json]       describe a model
 
 Exit status: 0 every input classified, 1 some input failed (the others are still classified and
-printed), 2 usage error (bad option, no inputs, missing or unusable model).
+printed), 2 usage error (bad option, no inputs, missing or unusable model), 3 every input
+classified but some was damaged (its verdict carries warnings: JSON `warnings`, a `warning:` row).
 
 Standard library only at start-up (argparse, via edge_runtime.console); the detector, the model
 report and the interpreter backend are imported inside the command that needs them (the
@@ -36,6 +37,9 @@ from .console import (
 PROG = "edge-detect"
 # Kept under these names: tests and other modules refer to them.
 EXIT_INPUT_FAILED = EXIT_FAILED
+# Every input has a verdict, but some input was damaged (edge_runtime/damage.py, a video's
+# concealed decode errors or missing frames): a verdict on a repaired picture. 1 wins over it.
+EXIT_DAMAGED = 3
 PROGRESS_MIN_INPUTS = 10  # a progress bar appears (on a terminal) above this many inputs
 STDIN_ARG = "-"  # `cat face.jpg | edge-detect -`
 BACKEND_CHOICES = ("ai_edge_litert", "tflite_runtime", "tensorflow")  # interpreter.BACKEND_NAMES
@@ -46,7 +50,15 @@ USAGE = f"""{PROG} [OPTIONS] IMAGE...
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXIT_INPUT_FAILED", "EXIT_OK", "EXIT_USAGE", "detect_parser", "info_parser", "main"]
+__all__ = [
+    "EXIT_DAMAGED",
+    "EXIT_INPUT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "detect_parser",
+    "info_parser",
+    "main",
+]
 
 
 def _positive_number(text: str) -> float:
@@ -82,7 +94,8 @@ def detect_parser() -> ArgumentParser:
         "(or, with --json, one JSON object) per input. "
         f"`{PROG} info [MODEL]` describes a model; `{PROG} models` lists the bundled variants.",
         epilog="Exit status 0: all classified; 1: some input failed (the others are still "
-        "printed); 2: usage error or unusable model.",
+        "printed); 2: usage error or unusable model; 3: all classified, but some input was "
+        "damaged (its row is followed by 'warning:' lines; JSON: a warnings list).",
     )
     p.add_argument(
         "images",
@@ -139,8 +152,10 @@ def detect_parser() -> ArgumentParser:
         "--annotate",
         metavar="DIR",
         default=None,
-        help="also write a copy of each input to DIR/<name>.faces.jpg with every face boxed, "
-        "coloured by verdict, P(fake) beside it (never over an input)",
+        help="also write a copy of each input to DIR/<stem>.faces.jpg with every face boxed, "
+        "coloured by verdict, P(fake) beside it (never over an input or another output: "
+        "inputs sharing a stem or name get their extension or folders in the name); files "
+        "written this way are skipped as inputs",
     )
     p.add_argument(
         "--fps",
@@ -289,6 +304,11 @@ class _Output:
             self._emit(json.dumps(detection.to_dict(), ensure_ascii=False))
             return
         self._header()
+        self._rows(detection)
+        for warning in detection.warnings:  # damage under the verdict: never a silent row
+            self._emit(f"  warning: {warning}")
+
+    def _rows(self, detection) -> None:
         if hasattr(detection, "tracks"):  # a video clip: one row, then one per track
             from .video import text_lines
 
@@ -395,12 +415,13 @@ def _results(detector, sources, items, args: argparse.Namespace, protected):
         max_frames=args.max_frames,
         annotate_dir=args.annotate,
         protected=frozenset(protected),
+        annotate_names=_annotate_names(items) if args.annotate else {},
         **({"sample_fps": args.fps} if args.fps else {}),
     )
     return detect_mixed(detector, sources, options)
 
 
-def _annotated(result, out_dir: str, protected) -> bool:
+def _annotated(result, out_dir: str, protected, names: dict[str, str]) -> bool:
     """--annotate for one image result; False (and one error line) when it cannot be written.
     A video's sampled frames were annotated as they were judged (edge_runtime/video.py)."""
     from .types import EdgeDetectError
@@ -411,7 +432,7 @@ def _annotated(result, out_dir: str, protected) -> bool:
         # Imported only here: Pillow's ImageFont costs ~20 ms of every cold start.
         from .annotate import write_annotated
 
-        write_annotated(result.path, result, out_dir, protected)
+        write_annotated(result.path, result, out_dir, protected, names.get(result.path))
     except (EdgeDetectError, OSError) as e:
         log.error(f"{PROG}: {result.path}: cannot annotate ({e})")
         return False
@@ -470,6 +491,13 @@ def _prepare_annotate(out_dir: str, items) -> set:
     return {Path(i).resolve() for i in items if i != STDIN_ARG}
 
 
+def _annotate_names(items) -> dict[str, str]:
+    """Each input's --annotate file name, unique in this batch (annotate_names.py)."""
+    from .annotate_names import annotation_names
+
+    return annotation_names(i for i in items if isinstance(i, str))
+
+
 def _sources(items):
     """The inputs as Detector.detect_many takes them: `-` read from stdin here, so that a stdin
     that cannot be read is one failed input, not an exception."""
@@ -493,6 +521,7 @@ def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) 
     # Decode threads prepare the next images while the interpreter runs (Detector.detect_many);
     # results come back in input order, a bad input as one DetectionError.
     results = _results(detector, _sources(items), items, args, protected)
+    names = _annotate_names(items) if args.annotate else {}
     for done, result in enumerate(results, start=1):
         if isinstance(result, DetectionError):
             counts["failed"] += 1
@@ -500,8 +529,9 @@ def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) 
         else:
             # label None: no face (or only faces too small to judge): a result, not a failure
             counts[result.label or "no face"] = counts.get(result.label or "no face", 0) + 1
+            counts["damaged"] = counts.get("damaged", 0) + bool(result.warnings)
             out.result(result)
-            if args.annotate and not _annotated(result, args.annotate, protected):
+            if args.annotate and not _annotated(result, args.annotate, protected, names):
                 counts["failed"] += 1
         bar.update(done)
     bar.clear()
@@ -517,6 +547,8 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if not detector.bundle.has_metadata:
         log.warning(_assumed_bundle_line(detector, threshold_given=args.threshold is not None))
+    for line in detector.bundle.warnings:  # bundle keys left to their defaults (bundle_schema)
+        log.warning(f"{PROG}: warning: {line}")
     if args.camera is not None:
         from .video import run_camera
 
@@ -525,6 +557,11 @@ def run_detect(args: argparse.Namespace) -> int:
     total = len(expanded.items)
     if args.verbose:
         _log_run_details(detector, expanded, n_threads)
+    if expanded.skipped_annotations:
+        log.info(
+            f"{PROG}: skipped {expanded.skipped_annotations} file(s) written by --annotate "
+            "(*.faces.jpg carrying its marker)"
+        )
 
     show_progress = (
         args.progress
@@ -541,8 +578,11 @@ def run_detect(args: argparse.Namespace) -> int:
             f"{total} inputs: {counts['fake']} fake, {counts['real']} real, "
             + (f"{counts['no face']} no face, " if counts.get("no face") else "")
             + f"{counts['failed']} failed"
+            + (f", {counts['damaged']} damaged (with warnings)" if counts.get("damaged") else "")
         )
-    return EXIT_INPUT_FAILED if counts["failed"] else EXIT_OK
+    if counts["failed"]:
+        return EXIT_INPUT_FAILED
+    return EXIT_DAMAGED if counts.get("damaged") else EXIT_OK
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bundle import ModelBundle, check_output, load_bundle, to_probabilities
+from .damage import file_damage
 from .faces import FaceCrop, FaceFinder, prepare_faces
 from .interpreter import Backend, load_backend, make_interpreter
 from .preprocess import ImageSource, describe, load_resized, normalize
@@ -37,6 +38,7 @@ from .types import (
     ImageError,
     ModelError,
     PreprocessSpec,
+    calibrated,
     label_for,
     usable_cores,
 )
@@ -115,6 +117,8 @@ class PreparedImage:
     # With the face stage: every face found, in order; those with pixels are `crops`, in order
     # (too-small faces have none). None without the face stage.
     faces: list[FaceCrop] | None = None
+    # What the decoder repaired without a word (damage.file_damage): reported with the verdict.
+    warnings: tuple[str, ...] = ()
 
 
 class Detector:
@@ -168,6 +172,7 @@ class Detector:
         self.output_kind = check_output(self.bundle, int(np.prod(self._out["shape"])))
         self.labels = labels
         self.fake_index = labels.index("fake")
+        self.temperature = self.bundle.info.temperature
         self.threshold = (
             self.options.threshold
             if self.options.threshold is not None
@@ -254,14 +259,17 @@ class Detector:
         with self._lock:
             self.interpreter.invoke()
 
+    def _p_fake(self, probabilities: np.ndarray) -> float:
+        """The model's class probabilities -> P(fake), calibrated as the bundle says
+        (types.calibrated; unchanged for an uncalibrated bundle). The threshold is on this."""
+        return float(calibrated(float(probabilities[self.fake_index]), self.temperature))
+
     def fake_probability(self, x: np.ndarray) -> float:
-        return float(self.invoke(x)[self.fake_index])
+        return self._p_fake(self.invoke(x))
 
     def classify(self, prepared: PreparedImage) -> list[float]:
         """P(fake) of each crop of a prepared image (the interpreter step; thread-safe)."""
-        return [
-            float(self._run(self.input_tensor(crop))[self.fake_index]) for crop in prepared.crops
-        ]
+        return [self._p_fake(self._run(self.input_tensor(crop))) for crop in prepared.crops]
 
     # --- the decode step ------------------------------------------------------------------
 
@@ -272,20 +280,20 @@ class Detector:
         if self.face_finder is not None:
             faces = prepare_faces(source, self.face_finder, self.spec, self.face_options)
             judged = [f for f in faces if f.pixels is not None]
-            return PreparedImage(
+            prepared = PreparedImage(
                 path=describe(source),
                 crops=[f.pixels for f in judged],
                 boxes=[f.box for f in judged],
-                prepare_ms=(time.perf_counter() - start) * 1000.0,
                 faces=faces,
             )
-        pixels = load_resized(source, self.spec)
-        return PreparedImage(
-            path=describe(source),
-            crops=[pixels],
-            boxes=[None],
-            prepare_ms=(time.perf_counter() - start) * 1000.0,
-        )
+        else:
+            prepared = PreparedImage(
+                path=describe(source), crops=[load_resized(source, self.spec)], boxes=[None]
+            )
+        damage = file_damage(source)  # after the decode: a file it refused is an error anyway
+        prepared.warnings = (damage,) if damage else ()
+        prepared.prepare_ms = (time.perf_counter() - start) * 1000.0
+        return prepared
 
     def _detection(self, prepared: PreparedImage, p_fakes: list[float], classify_ms: float):
         if prepared.faces is not None:
@@ -299,6 +307,7 @@ class Detector:
             fake_probability=round(p_fake, 6),
             model=self.model_name,
             latency_ms=round(prepared.prepare_ms + classify_ms, 3),
+            warnings=prepared.warnings,
         )
 
     def _face_detection(self, prepared: PreparedImage, p_fakes: list[float], classify_ms: float):
@@ -321,6 +330,7 @@ class Detector:
             model=self.model_name,
             latency_ms=round(prepared.prepare_ms + classify_ms, 3),
             faces=tuple(faces),
+            warnings=prepared.warnings,
         )
 
     def _finish(self, prepared: PreparedImage) -> Detection:

@@ -8,7 +8,9 @@ Rules (the README's "Inputs" section says the same):
 - a glob pattern (`*`, `?`, `[`) that is not an existing path is expanded here (for shells that
   did not, or quoted patterns); `**` spans folders when `recursive` is set. Matched files are
   attempted as if named, matched folders are read as folders; no match is an error line;
-- anything else (a missing path, a dangling symlink) goes on to the loader, which names the reason.
+- anything else (a missing path, a dangling symlink) goes on to the loader, which names the reason;
+- files `--annotate` wrote (name `*.faces.jpg` and its marker: annotate_names.py) are skipped
+  wherever they come from, and counted, so a run into the input folder never judges them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .annotate_names import is_own_annotation
 from .types import DetectionError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
@@ -32,6 +35,7 @@ class ExpandedInputs:
 
     items: list[str | DetectionError] = field(default_factory=list)
     skipped_non_images: int = 0  # files inside folders without an image extension
+    skipped_annotations: int = 0  # --annotate outputs met among the inputs (never judged)
 
     @property
     def n_files(self) -> int:
@@ -124,5 +128,6 @@ def expand_inputs(args: Iterable[str], recursive: bool = False) -> ExpandedInput
                 continue
             seen.add(key)
         unique.append(item)
-    out.items = unique
+    out.items = [i for i in unique if not (isinstance(i, str) and is_own_annotation(i))]
+    out.skipped_annotations = len(unique) - len(out.items)
     return out

@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .bundle import load_bundle, sidecar_path
+from .bundle import load_bundle
 from .interpreter import load_backend, make_interpreter
 from .types import EdgeDetectError, ModelError
 
@@ -62,7 +62,7 @@ def model_report(model: str | os.PathLike, backend: str | None = None) -> ModelR
         path=str(bundle.path),
         size_bytes=bundle.size_bytes,
         sha256=bundle.info.sha256,
-        has_bundle_metadata=sidecar_path(bundle.path).is_file(),
+        has_bundle_metadata=bundle.has_metadata,  # sidecar or packed bundle.json
         bundle=bundle.info.to_dict(),
         backend=backend_text,
         loads=False,
@@ -129,6 +129,12 @@ def format_report(r: ModelReport) -> list[str]:
         f"  normalisation:     (pixel - {pre.get('mean')}) / {pre.get('std')}",
         f"  resize:            {pre.get('resize')}, crop {crop}",
         f"  threshold:         {b.get('threshold')} (fake when fake_probability >= threshold)",
+        "  calibration:       "
+        + (
+            f"temperature {b['calibration']['temperature']:g} (P(fake) = sigmoid(logit(p) / T))"
+            if "calibration" in b
+            else "none (temperature 1.0)"
+        ),
         f"  training run:      {b.get('training_run') or '-'}",
     ]
     if b.get("description"):

@@ -58,6 +58,8 @@ _FILTERS = {
     "lanczos": Image.Resampling.LANCZOS,
     "area": Image.Resampling.BOX,
 }
+RESIZE_METHODS = tuple(_FILTERS)  # what a bundle's preprocess.resize may name
+CROP_MODES = ("none", "center")  # "none": squash the whole image; "center": centred square
 
 
 def describe(source: ImageSource) -> str:
@@ -275,8 +277,8 @@ def resize(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:
         side = max(1, round(min(w, h) * spec.crop_fraction))
         left, top = (w - side) // 2, (h - side) // 2
         img = img.crop((left, top, left + side, top + side))
-    elif spec.crop != "none":
-        raise ValueError(f"unknown crop {spec.crop!r} (expected 'none' or 'center')")
+    elif spec.crop not in CROP_MODES:
+        raise ValueError(f"unknown crop {spec.crop!r}; one of {', '.join(CROP_MODES)}")
     try:
         resample = _FILTERS[spec.resize]
     except KeyError:

@@ -46,6 +46,25 @@ def label_for(p_fake: float, threshold: float = DEFAULT_THRESHOLD) -> str:
     return LABELS[FAKE_INDEX] if is_fake(p_fake, threshold) else LABELS[REAL_INDEX]
 
 
+# Temperature scaling of P(fake) (a bundle's optional "calibration": {"temperature": T}):
+# p' = sigmoid(logit(p) / T). T = 1 is uncalibrated (the shipped bundles, which carry no field);
+# the bundle's threshold is on the calibrated P(fake). Training fits T and imports `calibrated`.
+DEFAULT_TEMPERATURE = 1.0
+CALIBRATION_CLIP = 1e-7  # logit(p) is computed on p clipped to [1e-7, 1 - 1e-7]: finite
+
+
+def calibrated(p_fake, temperature: float = DEFAULT_TEMPERATURE):
+    """P(fake) (a float or a numpy array) after temperature scaling; unchanged, bit for bit,
+    at T = 1."""
+    if temperature == DEFAULT_TEMPERATURE:
+        return p_fake
+    import numpy as np
+
+    p = np.clip(np.asarray(p_fake, dtype=np.float64), CALIBRATION_CLIP, 1.0 - CALIBRATION_CLIP)
+    scaled = 1.0 / (1.0 + np.exp(-np.log(p / (1.0 - p)) / temperature))
+    return float(scaled) if np.ndim(scaled) == 0 else scaled
+
+
 def threshold_or_default(threshold: float | None) -> float:
     """An explicit threshold (0.0 included) as given; None (not known) -> DEFAULT_THRESHOLD."""
     return DEFAULT_THRESHOLD if threshold is None else float(threshold)
@@ -129,28 +148,29 @@ class BundleInfo:
     # P(labels[1])) or "logits" (the runtime applies softmax); bundle.check_output checks it.
     output: str = "softmax"
     sha256: str = ""
+    # "calibration": {"temperature": T} in the JSON; 1.0 = uncalibrated (types.calibrated).
+    temperature: float = DEFAULT_TEMPERATURE
     training_run: str = ""  # which training run (config hash / folder name) produced it
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # conversion choices, metrics, ...
 
     def to_dict(self) -> dict[str, Any]:
+        """The bundle JSON (edge_runtime/bundle_schema.py); "calibration" only when calibrated,
+        so an uncalibrated bundle reads as it did before the field existed."""
         d = asdict(self)
         d["labels"] = list(self.labels)
+        temperature = d.pop("temperature")
+        if temperature != DEFAULT_TEMPERATURE:
+            d["calibration"] = {"temperature": temperature}
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BundleInfo:
-        return cls(
-            variant=str(d.get("variant", "fp32")),
-            labels=tuple(d.get("labels", LABELS)),
-            preprocess=PreprocessSpec.from_dict(d.get("preprocess", {})),
-            threshold=float(d.get("threshold", DEFAULT_THRESHOLD)),
-            output=str(d.get("output", "softmax")),
-            sha256=str(d.get("sha256", "")),
-            training_run=str(d.get("training_run", "")),
-            description=str(d.get("description", "")),
-            extra=dict(d.get("extra", {})),
-        )
+    def from_dict(cls, d: dict[str, Any], where: str = "bundle") -> BundleInfo:
+        """Checked against the one schema (bundle_schema.parse_bundle; ModelError naming the
+        key); its warnings are dropped here: load_bundle reports them."""
+        from .bundle_schema import parse_bundle
+
+        return parse_bundle(d, where)[0]
 
 
 @dataclass
@@ -228,11 +248,17 @@ class Detection:
     model: str
     latency_ms: float  # decode + find faces + align + preprocess + invoke for this image
     faces: tuple[Face, ...] | None = None
+    # Damage the decoder repaired (edge_runtime/damage.py): the verdict is on a damaged image.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON line; "warnings" only when there are some (a damaged input)."""
         d = asdict(self)
         if d["faces"] is not None:
             d["faces"] = [dict(f, box=list(f["box"])) for f in d["faces"]]
+        d["warnings"] = list(self.warnings)
+        if not d["warnings"]:
+            del d["warnings"]
         return d
 
 

@@ -39,8 +39,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ TRACK_MAX_GAP = 2  # sampled frames a track may miss (a missed detection) and st
 TRACK_MIN_FRAMES = 2
 # Decoded frames waiting for the detector: enough to keep its workers busy, bounded memory.
 DECODE_AHEAD = 4
+# A stream that ends more than this many frame intervals before its declared duration has lost
+# frames (a container's own rounding stays within one).
+MISSING_FRAMES_TOLERANCE = 1.5
 CAMERA_SIZE = (1280, 720)  # requested from a camera; the driver may pick the nearest it has
 
 
@@ -91,6 +94,8 @@ class VideoOptions:
     max_frames: int | None = None  # None: every sampled frame of the clip
     annotate_dir: str | None = None  # write each sampled frame, annotated, here
     protected: frozenset[Path] = frozenset()  # never write an annotated frame over these
+    # clip path -> its --annotate name in the batch (annotate_names.annotation_names)
+    annotate_names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.sample_fps > 0:
@@ -165,6 +170,7 @@ class VideoDetection:
     frames: tuple[SampledFrame, ...]
     tracks: tuple[Track, ...]
     decode_ms: float = 0.0  # time the decode thread spent decoding (overlapped with inference)
+    warnings: tuple[str, ...] = ()  # damage FFmpeg concealed, frames missing (DecodeReport)
 
     def to_dict(self) -> dict[str, Any]:
         d = Detection(
@@ -174,6 +180,7 @@ class VideoDetection:
             self.model,
             self.latency_ms,
             self.faces,
+            warnings=self.warnings,
         ).to_dict()
         d["frames"] = [f.to_dict() for f in self.frames]
         d["tracks"] = [t.to_dict() for t in self.tracks]
@@ -309,12 +316,45 @@ def _upright(frame):
     return img.rotate(rotation, expand=True) if rotation else img
 
 
-def sample_frames(path: str, sample_fps: float, max_frames: int | None = None):
-    """Yield (frame index, time s, PIL RGB image) of the sampled frames of a video file.
+@dataclass
+class DecodeReport:
+    """What sample_frames saw go wrong while the clip still decoded: FFmpeg's concealed decode
+    errors (frames it flags corrupt) and frames missing from the container's end."""
+
+    decoded: int = 0
+    damaged: int = 0  # decoded frames FFmpeg flagged corrupt (errors it concealed)
+    kept: int = 0
+    damaged_kept: int = 0  # of the sampled (judged) frames
+    missing_tail_s: float = 0.0  # the stream stops this long before its declared duration
+
+    def warnings(self) -> tuple[str, ...]:
+        notes = []
+        if self.damaged:
+            notes.append(
+                f"video data damaged: FFmpeg concealed decode errors in {self.damaged} of "
+                f"{self.decoded} frames ({self.damaged_kept} of the {self.kept} judged)"
+            )
+        if self.missing_tail_s:
+            notes.append(
+                f"video frames missing: the stream ends {self.missing_tail_s:.2f} s before "
+                "the duration its header declares"
+            )
+        return tuple(notes)
+
+
+def sample_frames(
+    path: str,
+    sample_fps: float,
+    max_frames: int | None = None,
+    report: DecodeReport | None = None,
+):
+    """Yield (frame index, time s, PIL RGB image) of the sampled frames of a video file,
+    counting damage in `report` when given.
 
     Raises VideoUnavailable without PyAV, VideoError for a file that cannot be opened or
     decoded, has no video stream, or ends well before the duration its header declares
     (a truncated file)."""
+    report = report if report is not None else DecodeReport()
     av = import_av()
     if not os.path.exists(path):
         raise VideoError(f"{path}: no such file")
@@ -338,8 +378,10 @@ def sample_frames(path: str, sample_fps: float, max_frames: int | None = None):
         try:
             for n, frame in enumerate(container.decode(stream), start=1):
                 t = float(frame.time) if frame.time is not None else (n - 1) / rate
+                report.decoded, report.damaged = n, report.damaged + frame.is_corrupt
                 if not sampler.keep(t):
                     continue
+                report.kept, report.damaged_kept = kept + 1, report.damaged_kept + frame.is_corrupt
                 yield n - 1, t, _upright(frame)  # only kept frames are converted to RGB
                 kept += 1
                 if max_frames is not None and kept >= max_frames:
@@ -354,6 +396,8 @@ def sample_frames(path: str, sample_fps: float, max_frames: int | None = None):
                 f"{path}: video ends at {end:.1f} s of the {declared:.1f} s its header "
                 "declares (truncated file?)"
             )
+        if declared and end < declared - MISSING_FRAMES_TOLERANCE / rate:
+            report.missing_tail_s = declared - end
 
 
 class _DecodeAhead:
@@ -451,10 +495,13 @@ def judge_frames(
 
 def _annotate(img, result: Detection, name: str, index: int, options: VideoOptions) -> None:
     from .annotate import write_annotated  # Pillow's fonts: only when asked
+    from .annotate_names import SUFFIX
 
-    # annotated_path keeps the stem: DIR/<clip stem>_f<frame>.faces.jpg
-    frame_name = f"{Path(name).stem}_f{index:06d}.frame"
-    write_annotated(img, replace(result, path=frame_name), options.annotate_dir, options.protected)
+    # DIR/<clip's name in the batch, else its stem>_f<frame>.faces.jpg
+    base = options.annotate_names.get(name, Path(name).stem + SUFFIX)[: -len(SUFFIX)]
+    write_annotated(
+        img, result, options.annotate_dir, options.protected, f"{base}_f{index:06d}{SUFFIX}"
+    )
 
 
 def detect_video(
@@ -467,11 +514,14 @@ def detect_video(
     name = os.fspath(path)
     start = time.perf_counter()
     import_av()  # the missing extra is reported before any thread starts
-    frames = _DecodeAhead(sample_frames(name, options.sample_fps, options.max_frames))
+    report = DecodeReport()
+    frames = _DecodeAhead(sample_frames(name, options.sample_fps, options.max_frames, report))
     try:
         judged, tracks = judge_frames(detector, frames, name, options)
     finally:
         frames.close()
+    if report.kept and report.damaged_kept == report.kept:
+        raise VideoError(f"{name}: {report.warnings()[0]}: no sound frame left to judge")
     top = most_fake(tracks)
     return VideoDetection(
         path=name,
@@ -483,6 +533,7 @@ def detect_video(
         frames=tuple(judged),
         tracks=tuple(tracks),
         decode_ms=round(frames.busy_s * 1000.0, 3),
+        warnings=report.warnings(),
     )
 
 
