@@ -281,32 +281,15 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def runtime_applies_calibration() -> bool:
-    """Whether edge_runtime's bundle schema has the calibration field (and so applies it)."""
-    from edge_runtime.types import BundleInfo
-
-    return hasattr(BundleInfo(), "calibration")
-
-
 def write_calibrated_bundle(
     model: str, out: str | os.PathLike, threshold: float, temperature: float
 ) -> Path:
     """A copy of the model whose sidecar carries the new threshold and the temperature."""
-    from edge_runtime.bundle import load_bundle, save_bundle, sidecar_path
-    from edge_runtime.fileio import atomic_write_json
+    from edge_runtime.bundle import load_bundle, save_bundle
 
     bundle = load_bundle(model)
-    info = replace(bundle.info, threshold=threshold)
-    calibration = {"temperature": temperature}
-    if runtime_applies_calibration():  # the runtime's bundle schema knows it: one write
-        saved = save_bundle(bundle.content, replace(info, calibration=calibration), out)
-        return saved.path
-    # Not in the runtime's schema yet: the field goes into the sidecar dict beside the rest.
-    saved = save_bundle(bundle.content, info, out)
-    atomic_write_json(
-        sidecar_path(saved.path), {**saved.info.to_dict(), "calibration": calibration}
-    )
-    return saved.path
+    info = replace(bundle.info, threshold=threshold, temperature=temperature)
+    return save_bundle(bundle.content, info, out).path
 
 
 __all__ = [
@@ -315,6 +298,5 @@ __all__ = [
     "OUTPUT_FILES",
     "calibrate",
     "markdown",
-    "runtime_applies_calibration",
     "write_calibrated_bundle",
 ]

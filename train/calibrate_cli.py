@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from edge_runtime.console import usage_error
@@ -92,7 +91,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from .calibrate import (
         calibrate,
         markdown,
-        runtime_applies_calibration,
         write_calibrated_bundle,
     )
     from .sources import load_sources
@@ -123,14 +121,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(text, end="")
     if args.write_bundle:
         print(f"\nbundle: {report['bundle']} (threshold and calibration in its sidecar)")
-        if not runtime_applies_calibration():
-            # Until then the runtime compares its own P(fake) with the calibrated threshold.
-            print(
-                f"warning: this edge_runtime ignores the sidecar's calibration field; the same "
-                f"decisions on its own P(fake) need threshold "
-                f"{report['threshold_uncalibrated']:.4f}",
-                file=sys.stderr,
-            )
     return 0
 
 

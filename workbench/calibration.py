@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.fileio import atomic_write_bytes
-from edge_runtime.types import FAKE_INDEX, is_fake
+from edge_runtime.types import DEFAULT_TEMPERATURE, FAKE_INDEX, calibrated, is_fake
 
 P_CLIP = 1e-7  # P(fake) is clipped to [P_CLIP, 1 - P_CLIP] before its logit (0 and 1 are finite)
 # The search range of fit_temperature: far beyond any temperature a trained net needs.
@@ -98,13 +98,15 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow warning for large |z|
 
 
-# one definition: move to edge_runtime with the bundle's calibration field
 def apply_temperature(p_fake: Sequence[float] | np.ndarray | float, temperature: float):
-    """Calibrated P(fake) = sigmoid(logit(P(fake)) / T), P(fake) clipped to [1e-7, 1 - 1e-7]."""
+    """Calibrated P(fake) = sigmoid(logit(P(fake)) / T): the runtime's one definition
+    (edge_runtime.types.calibrated, what a bundle's temperature does on a device)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    out = _sigmoid(logit(p_fake) / float(temperature))
-    return float(out) if np.ndim(out) == 0 else out
+    if float(temperature) == DEFAULT_TEMPERATURE:
+        out = np.asarray(p_fake, dtype=np.float64)
+        return float(out) if np.ndim(out) == 0 else out
+    return calibrated(p_fake, float(temperature))
 
 
 def uncalibrated_threshold(threshold: float, temperature: float) -> float:
