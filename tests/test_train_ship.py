@@ -174,6 +174,11 @@ def test_reports_without_rows_or_per_image_scores_are_refused():
         del row["p_fake"]
     with pytest.raises(ConfigError, match="per-image p_fake"):
         decide(GOOD, GOOD, old, 1)
+    elsewhere = _report()
+    for row in elsewhere["sets"]:
+        row["p_fake"] = {"/other/root/" + k: v for k, v in row["p_fake"].items()}
+    with pytest.raises(ConfigError, match="same --data"):
+        decide(GOOD, GOOD, elsewhere, 1)
 
 
 def test_every_bundled_model_name_is_a_model_for_the_train_commands():

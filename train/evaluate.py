@@ -3,7 +3,8 @@
 MODEL is a Keras run's model.keras (preprocessing and threshold from its run folder, by
 workbench.run_folder's rules) or a
 .tflite / bundle / bundled variant name, evaluated through edge_runtime's Detector, so the same
-table compares the Keras model with its runtime variants.
+table compares the Keras model with its runtime variants. The JSON report keeps each scored
+image's P(fake) per set (`p_fake`, by path) for per-image comparisons (train/ship.py).
 """
 
 from __future__ import annotations

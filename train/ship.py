@@ -193,6 +193,8 @@ def agreement(int8: SetResult, flt: SetResult, name: str) -> tuple[float | None,
             "`python -m train evaluate MODEL --sources --json`)"
         )
     common = int8.p_fake.keys() & flt.p_fake.keys()
+    if not common and int8.p_fake and flt.p_fake:
+        raise ConfigError(f"{name}: the reports share no image (make both with the same --data)")
     same = sum(
         bool(is_fake(int8.p_fake[p], int8.threshold)) == bool(is_fake(flt.p_fake[p], flt.threshold))
         for p in common
