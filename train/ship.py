@@ -81,8 +81,8 @@ class Check:
 
     @property
     def margin(self) -> float | None:
-        """How far inside (+) or outside (-) the limit, in the figure's own unit."""
-        if self.value is None:
+        """How far inside (+) or outside (-) the limit, in the figure's own unit (gated only)."""
+        if self.value is None or not self.gated:
             return None
         return (self.value - self.limit) * (1 if self.higher_is_better else -1)
 
