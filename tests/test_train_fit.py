@@ -254,6 +254,9 @@ def test_keras_and_tflite_rows_agree(imagenet_pair, tmp_path):
     for k, r in zip(rows, rt_rows):
         assert (k.metrics.n_real, k.metrics.n_fake) == (r.metrics.n_real, r.metrics.n_fake)
         assert k.metrics.confusion_matrix == r.metrics.confusion_matrix
+        # the per-image P(fake) of the JSON report: the same file gets the same score
+        assert k.p_fake.keys() == r.p_fake.keys() and len(k.p_fake) == k.metrics.n
+        assert [r.p_fake[f] for f in k.p_fake] == pytest.approx(list(k.p_fake.values()), abs=1e-4)
         if k.metrics.roc_auc is not None:
             assert k.metrics.roc_auc == pytest.approx(r.metrics.roc_auc, abs=1e-6)
 

@@ -3,7 +3,8 @@
 MODEL is a Keras run's model.keras (preprocessing and threshold from its run folder, by
 workbench.run_folder's rules) or a
 .tflite / bundle / bundled variant name, evaluated through edge_runtime's Detector, so the same
-table compares the Keras model with its runtime variants.
+table compares the Keras model with its runtime variants. The JSON report keeps each scored
+image's P(fake) per set (`p_fake`, by path) for per-image comparisons (train/ship.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class EvalRow:
     path: str
     metrics: BinaryMetrics
     skipped: list[Skipped] = field(default_factory=list)
+    p_fake: dict[str, float] = field(default_factory=dict)  # by file path: per-image verdicts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,7 +42,20 @@ class EvalRow:
             "n_skipped": len(self.skipped),
             "skipped": [s.to_dict() for s in self.skipped],
             **self.metrics.to_dict(),
+            "p_fake": self.p_fake,
         }
+
+
+def p_fake_by_path(
+    files: SplitFiles, p_fake: np.ndarray, skipped: list[Skipped]
+) -> dict[str, float]:
+    """A scorer's P(fake) by file path: both scorers keep the listing order and leave out only
+    the files they report as skipped."""
+    gone = {s.path for s in skipped}
+    paths = [s.path for s in files.samples if s.path not in gone]
+    if len(paths) != len(p_fake):  # a scorer broke that contract: fail loudly, never misalign
+        raise RuntimeError(f"{files.name}: {len(p_fake)} scores for {len(paths)} files")
+    return {path: float(p) for path, p in zip(paths, p_fake)}
 
 
 class KerasScorer:
@@ -141,9 +156,9 @@ def evaluate_sets(
         files = limit_per_class(files, limit, seed)
         log(f"evaluating {name}: {len(files.samples)} images")
         p_fake, labels, skipped = scorer.score(files)
-        rows.append(
-            EvalRow(name, str(path), binary_metrics(labels, p_fake, t), files.skipped + skipped)
-        )
+        metrics = binary_metrics(labels, p_fake, t)
+        by_path = p_fake_by_path(files, p_fake, skipped)
+        rows.append(EvalRow(name, str(path), metrics, files.skipped + skipped, by_path))
     return rows, t
 
 
@@ -172,7 +187,9 @@ def evaluate_sources(
         log(f"evaluating {src.name}: {len(files.samples)} images")
         p_fake, labels, skipped = scorer.score(files)
         name = f"{src.name} ({src.family})"
-        rows.append(EvalRow(name, src.folder, binary_metrics(labels, p_fake, t), skipped))
+        metrics = binary_metrics(labels, p_fake, t)
+        by_path = p_fake_by_path(files, p_fake, skipped)
+        rows.append(EvalRow(name, src.folder, metrics, skipped, by_path))
     return rows, t
 
 
