@@ -516,12 +516,13 @@ def video_result(detector, path: str, options: VideoOptions) -> VideoDetection |
 
 def text_lines(result: VideoDetection) -> list[str]:
     """A clip in the CLI's table: one row for the clip, one indented row per track."""
-    label = result.label or ("no face" if not result.tracks else "too small")
+    from .cli import table_row, verdict
+
     p_fake = "-" if result.fake_probability is None else f"{result.fake_probability:.3f}"
     n, k = len(result.frames), len(result.tracks)
+    counts = f"({n} frame{'s' * (n != 1)}, {k} track{'s' * (k != 1)})"
     lines = [
-        f"{label:<5}  {p_fake:>7}  {result.latency_ms:>8.1f}  {result.path}  "
-        f"({n} frame{'s' * (n != 1)}, {k} track{'s' * (k != 1)})"
+        table_row(verdict(result), p_fake, f"{result.latency_ms:.1f}", f"{result.path}  {counts}")
     ]
     for t in result.tracks:
         lines.append(f"  track {t.id}: {track_text(t)}")
