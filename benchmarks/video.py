@@ -19,7 +19,8 @@ converted to RGB. OpenCV is not a dependency: install it apart to compare, e.g.
 `pip install --target /tmp/cv opencv-python-headless` and `PYTHONPATH=/tmp/cv python -m
 benchmarks.video decoders`.
 
-`write_face_clip` is also how the tests make their clips (tests/test_video.py).
+`write_face_clip` and `write_scenes_clip` (shots with hard cuts) are also how the tests make
+their clips (tests/test_video.py, tests/test_tracking.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,38 +45,73 @@ CLIP_RATE = 30
 FACE_SIDE = 400  # pasted aligned crop, pixels (its face box is about 240 px wide)
 
 
+Moving = tuple[Image.Image, tuple[int, int], tuple[int, int]]  # face, start and end top-left
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A shot of a generated clip: `frames` frames of its own background (panning `pan_px` a
+    frame), each face moving in a straight line from its start to its end position over the
+    shot. Faces are pasted in order: a later one covers an earlier one where they cross."""
+
+    frames: int
+    faces: list[Moving]
+    pan_px: int = 1
+
+    def positions(self, i: int) -> list[tuple[int, int]]:
+        """Top-left corner of each face in the shot's frame i."""
+        f = i / max(self.frames - 1, 1)
+        return [
+            (round(x0 + (x1 - x0) * f), round(y0 + (y1 - y0) * f))
+            for _, (x0, y0), (x1, y1) in self.faces
+        ]
+
+
+def write_scenes_clip(
+    path: str | Path,
+    size: tuple[int, int],
+    rate: int,
+    scenes: list[Scene],
+    seed: int = 0,
+    codec: str = "libx264",
+) -> Path:
+    """Write an H.264 (yuv420p) clip of the scenes one after the other (hard cuts: each scene
+    has its own real photo texture, benchmarks.face_scenes.background). Needs PyAV."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for scene in scenes:
+            canvas = background(rng, (w + scene.pan_px * scene.frames, h))
+            for i in range(scene.frames):
+                x = scene.pan_px * i
+                frame = canvas.crop((x, 0, x + w, h))
+                for (img, _, _), at in zip(scene.faces, scene.positions(i)):
+                    frame.paste(img, at)
+                for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return Path(path)
+
+
 def write_face_clip(
     path: str | Path,
     size: tuple[int, int],
     n_frames: int,
     rate: int,
-    faces: list[tuple[Image.Image, tuple[int, int], tuple[int, int]]],
+    faces: list[Moving],
     seed: int = 0,
     pan_px: int = 1,
     codec: str = "libx264",
 ) -> Path:
-    """Write an H.264 (yuv420p) clip: real photo texture panning `pan_px` a frame, and each
-    face (an RGB image pasted as it is) moving in a straight line from its start to its end
-    position (top-left corners). Needs PyAV (the video extra)."""
-    import av
-
-    rng = np.random.default_rng(seed)
-    w, h = size
-    canvas = background(rng, (w + pan_px * n_frames, h))
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for i in range(n_frames):
-            x = pan_px * i
-            frame = canvas.crop((x, 0, x + w, h))
-            f = i / max(n_frames - 1, 1)
-            for img, (x0, y0), (x1, y1) in faces:
-                frame.paste(img, (round(x0 + (x1 - x0) * f), round(y0 + (y1 - y0) * f)))
-            for packet in stream.encode(av.VideoFrame.from_image(frame)):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return Path(path)
+    """A one-scene clip (write_scenes_clip): real photo texture panning `pan_px` a frame, and
+    each face (an RGB image pasted as it is) moving in a straight line from its start to its
+    end position (top-left corners)."""
+    return write_scenes_clip(path, size, rate, [Scene(n_frames, faces, pan_px)], seed, codec)
 
 
 def one_face_clip(path: Path, seconds: float) -> Path:

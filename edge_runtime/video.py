@@ -16,14 +16,14 @@ How a clip is judged:
    it gets exactly the face stage and classifier a photo gets (prepare + classify). A decode
    thread reads the next frames while the detector's workers find faces and the interpreter
    classifies: decoding overlaps inference.
-3. **Tracks**: a face is linked to the live track whose last box overlaps it most (box IoU >=
-   TRACK_MIN_IOU, greedy, best pairs first); a track not seen for more than TRACK_MAX_GAP sampled
-   frames ends; an unmatched face starts a new track.
-4. **Verdicts**: a track's P(fake) is the mean of its frames' P(fake) (frames where the face was
-   too small to judge are counted as seen, not judged); its label is the project's decision rule
-   (`types.label_for`: fake when mean P(fake) >= the threshold). The clip's verdict is that of its
-   most-fake track (highest mean P(fake)) among those judged in at least TRACK_MIN_FRAMES frames
-   (among all judged tracks when none was); no judged track -> label None ("no face").
+3. **Tracks** (edge_runtime/tracking.py has the definition): a face continues the live track
+   whose constant-velocity prediction of position and size it is closest to, within gates
+   measured in face sizes that widen with the time since the track was last seen, and only if
+   its colours match the track's (another person at the same place, as after a scene cut,
+   starts a new track); a track may skip sampled frames.
+4. **Verdicts**: a track's P(fake) is the mean of its judged frames' P(fake); the clip's verdict
+   is that of its most-fake track among those judged in at least TRACK_MIN_FRAMES sampled
+   frames (among all judged tracks when none was); no judged track -> label None ("no face").
 
 Decoding uses PyAV (FFmpeg), imported lazily: the `video` extra
 (`pip install "edge-detect[video]"`).
@@ -40,25 +40,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .faces import box_iou
 from .inputs import is_video_name
-from .types import Detection, DetectionError, EdgeDetectError, Face, ImageError, label_for
+from .tracking import Track, Tracker, most_fake
+from .types import Detection, DetectionError, EdgeDetectError, Face, ImageError
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTRA = 'pip install "edge-detect[video]"'
 DEFAULT_SAMPLE_FPS = 4.0  # frames judged per second of video: faces barely move in 1/4 s
-TRACK_MIN_IOU = 0.3  # a face continues a track when its box overlaps the track's last this much
-TRACK_MAX_GAP = 2  # sampled frames a track may miss (a missed detection) and still continue
-# A track judged in fewer frames than this is listed but decides the clip only when no track has
-# that many: a face seen once in a clip is most often a false detection in the background.
-TRACK_MIN_FRAMES = 2
 # Decoded frames waiting for the detector: enough to keep its workers busy, bounded memory.
 DECODE_AHEAD = 4
 CAMERA_SIZE = (1280, 720)  # requested from a camera; the driver may pick the nearest it has
@@ -119,38 +112,6 @@ class SampledFrame:
 
 
 @dataclass(frozen=True)
-class Track:
-    """One face followed across sampled frames, and its verdict (see the module docstring)."""
-
-    id: int
-    frames: int  # sampled frames it was seen in
-    judged_frames: int  # of those, frames where it was big enough to classify
-    mean_fake_probability: float | None
-    max_fake_probability: float | None
-    fake_share: float | None  # share of judged frames whose own verdict was fake
-    label: str | None  # label_for(mean P(fake)); None when never judged
-    first_s: float
-    last_s: float
-    box: tuple[int, int, int, int]  # at its most-fake frame (the last seen when never judged)
-    score: float  # best detector score
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["box"] = list(self.box)
-        return d
-
-    def as_face(self) -> Face:
-        """The track in a still image's face shape (the `faces` key of a clip's result)."""
-        return Face(
-            self.box,
-            self.score,
-            self.label,
-            self.mean_fake_probability,
-            too_small=self.label is None,
-        )
-
-
-@dataclass(frozen=True)
 class VideoDetection:
     """One judged clip. The still-image keys mean the same as for a photo: label and
     fake_probability are the most-fake track's (None: no face judged), `faces` has one entry
@@ -178,100 +139,6 @@ class VideoDetection:
         d["frames"] = [f.to_dict() for f in self.frames]
         d["tracks"] = [t.to_dict() for t in self.tracks]
         return d
-
-
-@dataclass
-class _TrackState:
-    id: int
-    last_box: tuple[int, int, int, int]
-    last_frame: int  # sampled-frame number it was last seen in
-    seen: list[tuple[float, Face]] = field(default_factory=list)
-
-
-class Tracker:
-    """Links the faces of consecutive sampled frames into tracks by box IoU (greedy)."""
-
-    def __init__(self, min_iou: float = TRACK_MIN_IOU, max_gap: int = TRACK_MAX_GAP):
-        self.min_iou, self.max_gap = min_iou, max_gap
-        self._tracks: list[_TrackState] = []
-        self._frame = -1
-
-    def update(self, faces: Iterable[Face], time_s: float) -> tuple[int, ...]:
-        """Assign each face of the next sampled frame to a track; returns the track ids."""
-        self._frame += 1
-        faces = list(faces)
-        live = [t for t in self._tracks if self._frame - t.last_frame <= self.max_gap + 1]
-        pairs = []
-        if live:
-            last = np.asarray([t.last_box for t in live], dtype=np.float64)
-            for i, f in enumerate(faces):
-                overlaps = box_iou(np.asarray(f.box, dtype=np.float64), last)
-                pairs.extend((float(o), i, j) for j, o in enumerate(overlaps))
-        pairs.sort(reverse=True)
-        chosen: dict[int, _TrackState] = {}
-        used: set[int] = set()
-        for overlap, i, j in pairs:
-            if overlap < self.min_iou:
-                break
-            if i in chosen or j in used:
-                continue
-            chosen[i] = live[j]
-            used.add(j)
-        ids = []
-        for i, f in enumerate(faces):
-            track = chosen.get(i)
-            if track is None:
-                track = _TrackState(len(self._tracks) + 1, f.box, self._frame)
-                self._tracks.append(track)
-            track.last_box, track.last_frame = f.box, self._frame
-            track.seen.append((time_s, f))
-            ids.append(track.id)
-        return tuple(ids)
-
-    def summaries(self, threshold: float) -> list[Track]:
-        return [_summary(t, threshold) for t in self._tracks]
-
-
-def _summary(track: _TrackState, threshold: float) -> Track:
-    judged = [f.fake_probability for _, f in track.seen if f.fake_probability is not None]
-    times = [t for t, _ in track.seen]
-    if judged:
-        mean = sum(judged) / len(judged)
-        top = max(
-            track.seen,
-            key=lambda s: -1.0 if s[1].fake_probability is None else s[1].fake_probability,
-        )
-        box = top[1].box
-        fake_share = sum(1 for p in judged if label_for(p, threshold) == "fake") / len(judged)
-        mean_p, max_p, label = round(mean, 6), max(judged), label_for(mean, threshold)
-    else:
-        box = track.seen[-1][1].box
-        mean_p = max_p = fake_share = label = None
-    return Track(
-        id=track.id,
-        frames=len(track.seen),
-        judged_frames=len(judged),
-        mean_fake_probability=mean_p,
-        max_fake_probability=max_p,
-        fake_share=None if fake_share is None else round(fake_share, 4),
-        label=label,
-        first_s=round(min(times), 3),
-        last_s=round(max(times), 3),
-        box=tuple(box),
-        score=max(f.score for _, f in track.seen),
-    )
-
-
-def most_fake(tracks: Iterable[Track]) -> Track | None:
-    """The track the clip's verdict comes from: the highest mean P(fake) among the judged tracks
-    with at least TRACK_MIN_FRAMES judged frames (all judged tracks when none has that many)."""
-    judged = [t for t in tracks if t.mean_fake_probability is not None]
-    if not judged:
-        return None
-    enough = min(TRACK_MIN_FRAMES, max(t.judged_frames for t in judged))
-    return max(
-        (t for t in judged if t.judged_frames >= enough), key=lambda t: t.mean_fake_probability
-    )
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -430,7 +297,7 @@ def judge_frames(
     def sources():
         for index, t, img in frames:
             img.filename = f"{name} frame {index}"  # what describe() calls it in an error
-            pending.append((index, t, img if options.annotate_dir else None))
+            pending.append((index, t, img))  # the tracker compares the faces' colours
             yield img
 
     tracker = tracker if tracker is not None else Tracker()
@@ -439,10 +306,10 @@ def judge_frames(
         index, t, img = pending.popleft()
         if isinstance(result, DetectionError):
             raise VideoError(f"{name}: frame {index} at {t:.2f} s: {result.error}")
-        ids = tracker.update(result.faces, t)
+        ids = tracker.update(result.faces, t, img)
         frame = SampledFrame(index, t, result.faces, ids, result.latency_ms)
         judged.append(frame)
-        if img is not None:
+        if options.annotate_dir:
             _annotate(img, result, name, index, options)
         if on_frame is not None:
             on_frame(frame)
