@@ -101,27 +101,13 @@ def _box_face(box, p):
 
 
 def test_track_summaries_survive_a_missed_frame():
+    f = _box_face
     tracker = Tracker()
-    assert tracker.update(
-        [_box_face((0, 0, 100, 100), 0.9), _box_face((300, 0, 400, 100), 0.1)], 0
-    ) == (
-        1,
-        2,
-    )
+    assert tracker.update([f((0, 0, 100, 100), 0.9), f((300, 0, 400, 100), 0.1)], 0) == (1, 2)
     # listed the other way round, each moved a little: the same tracks
-    assert tracker.update(
-        [_box_face((310, 0, 410, 100), 0.2), _box_face((10, 0, 110, 100), 0.7)], 1
-    ) == (
-        2,
-        1,
-    )
-    assert tracker.update([_box_face((20, 0, 120, 100), None)], 2) == (1,)  # track 2 missed once
-    assert tracker.update(
-        [_box_face((320, 0, 420, 100), 0.3), _box_face((700, 0, 800, 100), 0.8)], 3
-    ) == (
-        2,
-        3,
-    )
+    assert tracker.update([f((310, 0, 410, 100), 0.2), f((10, 0, 110, 100), 0.7)], 1) == (2, 1)
+    assert tracker.update([f((20, 0, 120, 100), None)], 2) == (1,)  # track 2 missed once
+    assert tracker.update([f((320, 0, 420, 100), 0.3), f((700, 0, 800, 100), 0.8)], 3) == (2, 3)
     tracks = {t.id: t for t in tracker.summaries(DEFAULT_THRESHOLD)}
     assert tracks[1].frames == 3 and tracks[1].judged_frames == 2
     assert tracks[1].mean_fake_probability == pytest.approx(0.8)
