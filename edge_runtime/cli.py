@@ -531,7 +531,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if not detector.bundle.has_metadata:
         log.warning(_assumed_bundle_line(detector, threshold_given=args.threshold is not None))
     if args.camera is not None:
-        from .video import run_camera
+        from .camera import run_camera
 
         return run_camera(detector, args.camera, args.duration, args.json_lines, args.fps)
     expanded = expand_inputs(args.images, recursive=args.recursive)

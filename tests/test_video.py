@@ -241,7 +241,7 @@ def test_camera_loop_prints_faces_and_fps_until_the_duration(two_face_clip, monk
     clip's frames at about 10 frames/s in place of a device, which this machine lacks."""
     import time
 
-    import edge_runtime.video as video
+    import edge_runtime.camera as camera
 
     def fake_camera(index):
         assert index == 3
@@ -250,7 +250,7 @@ def test_camera_loop_prints_faces_and_fps_until_the_duration(two_face_clip, monk
             time.sleep(0.1)
             yield Image.fromarray(frame)
 
-    monkeypatch.setattr(video, "open_camera", fake_camera)
+    monkeypatch.setattr(camera, "open_camera", fake_camera)
     start = time.perf_counter()
     result = run_cli("--camera", "3", "--duration", "1.2", "-t", "2")
     assert result.exit_code == 0, result.stderr
