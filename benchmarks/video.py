@@ -1,6 +1,6 @@
 """Video: judged frames per second on a 1080p clip with one face, and the share spent decoding.
 
-    python -m benchmarks.video fps [--seconds 10] [--fps 4 30] [--threads 2]
+    python -m benchmarks.video fps [--seconds 10] [--fps 4 30] [--threads 2] [--repeat 3]
     python -m benchmarks.video decoders [CLIP]     PyAV vs OpenCV: import and decode speed
 
 `fps` writes a 1920x1080 H.264 clip (30 frames/s, --seconds long) with PyAV: face-free real photo
@@ -11,7 +11,11 @@ prints judged frames per second, seconds of video per second of wall time, and t
 share: the decode thread's busy time (every frame decoded, the sampled ones converted to RGB)
 over the wall time. Decode overlaps inference, so the shares of a run do not add up to 1.
 For comparison, the same frames one after the other on one thread (decode a frame, then
-Detector.detect it): its wall time and decode share.
+Detector.detect it): its wall time and decode share. Each path runs --repeat times per --fps,
+interleaved (P S, S P, ...) so that load from other jobs falls on both alike; the table gives
+medians with the range, and the process CPU seconds of each path (the work done, which load
+changes much less than the wall time). One unpaired run of each once showed the pipelined path
+slower than the sequential one (5.30 vs 3.89 s at --fps 4); interleaved runs did not.
 
 `decoders` decodes CLIP (default: the `fps` clip, written first) with each installed library,
 in a fresh process each: import time, every frame decoded, and every frame / every 10th frame
@@ -26,6 +30,8 @@ their clips (tests/test_video.py, tests/test_tracking.py).
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,7 +130,7 @@ def one_face_clip(path: Path, seconds: float) -> Path:
     )
 
 
-def fps(seconds: float, sample_rates: list[float], threads: int) -> int:
+def fps(seconds: float, sample_rates: list[float], threads: int, repeat: int) -> int:
     from benchmarks.face_stage import _machine
     from edge_runtime.detector import Detector
     from edge_runtime.types import DetectorOptions, FaceOptions
@@ -136,31 +142,72 @@ def fps(seconds: float, sample_rates: list[float], threads: int) -> int:
         print(
             f"{CLIP_SIZE[0]}x{CLIP_SIZE[1]} H.264 clip, {seconds:g} s at {CLIP_RATE} frames/s, "
             f"one face ({FACE_SIDE} px crop); model {det.model_name}, {threads} interpreter "
-            f"threads, {det.workers} face workers; {_machine()}"
+            f"threads, {det.workers} face workers; {repeat} interleaved runs of each path, "
+            f"median (min-max); load average {_load()}; {_machine()}"
         )
         print(
             "| --fps | frames judged | wall s | judged frames/s | video s per wall s "
-            "| decode share | sequential: wall s, decode share | verdict |"
+            "| decode share | CPU s | sequential: wall s | decode share | CPU s | verdict |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         detect_video(det, clip, VideoOptions(sample_fps=1, max_frames=2))  # warm-up
         for rate in sample_rates:
-            r = detect_video(det, clip, VideoOptions(sample_fps=rate))
-            wall = r.latency_ms / 1000
+            piped, sequential = [], []
+            for i in range(repeat):  # P S, S P, P S ...: neither path always runs first
+                for path in ("piped", "sequential")[:: 1 if i % 2 == 0 else -1]:
+                    if path == "piped":
+                        piped.append(_pipelined(det, clip, rate))
+                    else:
+                        sequential.append(_sequential(det, clip, rate))
+            wall = statistics.median(r["wall"] for r in piped)
+            r = piped[0]["result"]
             print(
-                f"| {rate:g} | {len(r.frames)} | {wall:.2f} | {len(r.frames) / wall:.1f} | "
-                f"{seconds / wall:.2f} | {r.decode_ms / r.latency_ms:.0%} | "
-                f"{_sequential(det, clip, rate)} | "
+                f"| {rate:g} | {len(r.frames)} | {_spread(piped, 'wall')} | "
+                f"{len(r.frames) / wall:.1f} | {seconds / wall:.2f} | "
+                f"{_spread(piped, 'decode', share=True)} | {_spread(piped, 'cpu')} | "
+                f"{_spread(sequential, 'wall')} | {_spread(sequential, 'decode', share=True)} | "
+                f"{_spread(sequential, 'cpu')} | "
                 f"{r.label} {r.fake_probability:.3f}, {len(r.tracks)} track(s) |"
             )
     return 0
 
 
-def _sequential(detector, clip: Path, rate: float) -> str:
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _spread(runs: list[dict], key: str, share: bool = False) -> str:
+    """Median (min-max) of one measurement over runs; share: over each run's wall time."""
+    values = [r[key] / r["wall"] if share else r[key] for r in runs]
+    if share:
+        return f"{statistics.median(values):.0%}"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def _pipelined(detector, clip: Path, rate: float) -> dict:
+    """What `edge-detect clip.mp4` runs: decode thread, face workers, interpreter."""
+    from edge_runtime.video import VideoOptions, detect_video
+
+    cpu = time.process_time()
+    r = detect_video(detector, clip, VideoOptions(sample_fps=rate))
+    return {
+        "wall": r.latency_ms / 1000,
+        "decode": r.decode_ms / 1000,
+        "cpu": time.process_time() - cpu,
+        "result": r,
+    }
+
+
+def _sequential(detector, clip: Path, rate: float) -> dict:
     """The same sampled frames without overlap: decode one, detect it, then the next."""
     from edge_runtime.video import sample_frames
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     decode = 0.0
     frames = sample_frames(str(clip), rate)
     while True:
@@ -171,7 +218,7 @@ def _sequential(detector, clip: Path, rate: float) -> str:
             break
         detector.detect(item[2])
     wall = time.perf_counter() - start
-    return f"{wall:.2f} s, {decode / wall:.0%}"
+    return {"wall": wall, "decode": decode, "cpu": time.process_time() - cpu}
 
 
 _DECODE = r"""
@@ -247,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         "--fps", type=float, nargs="+", default=[4.0, 30.0], help="sample rates  [default: 4 30]"
     )
     f.add_argument("--threads", type=at_least(1), default=2, help="interpreter threads")
+    f.add_argument(
+        "--repeat",
+        type=at_least(1),
+        default=3,
+        help="runs of each path per --fps, interleaved; the table gives the median  [default: 3]",
+    )
     d = sub.add_parser("decoders", help="PyAV vs OpenCV decode speed and import time")
     d.add_argument("clip", nargs="?", default=None, help="a video file  [default: 1080p clip]")
     d.add_argument("--seconds", type=float, default=10.0, help="generated clip length")
@@ -259,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         usage_error(PROG, 'needs PyAV: pip install "edge-detect[video]"')
     if args.cmd == "fps":
-        return fps(args.seconds, args.fps, args.threads)
+        return fps(args.seconds, args.fps, args.threads, args.repeat)
     return decoders(args.clip, args.seconds)
 
 

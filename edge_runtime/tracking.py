@@ -14,8 +14,9 @@ The rule (edge_runtime/README.md, "Video files and cameras", says the same in pr
 3. **Appearance** (only when the frame's pixels are given): the face's colour histogram must
    match the track's last one (Bhattacharyya coefficient >= TRACK_MIN_SIMILARITY). Geometry
    alone cannot tell apart two people at one place, as across a scene cut or where two faces
-   cross. Colour histograms of one faces140k test face under 4 % box jitter, JPEG and +-20 %
-   scale stayed above 0.93; those of two different faces were above 0.9 in about 1 pair in 60.
+   cross. On 150 pairs of faces140k test faces (tests/test_tracking.py), one face under 4 %
+   box jitter, JPEG and +-20 % scale gave 0.947 or more; two different faces gave at most
+   0.903, and 0.9 or more once.
 4. **Assignment**: the gated (face, track) pairs, closest to the prediction first (distance /
    gate radius), each face and track used once; an unmatched face starts a new track.
 5. **Skipped frames**: a track stays live while it has missed at most TRACK_MAX_MISSES sampled

@@ -224,3 +224,35 @@ def test_fake_face_decides_the_clip_at_any_frame_rate_and_tracks_never_mix(
         top = most_fake(result.tracks)
         assert people.get(top.id) == {1}, f"--fps {fps}: the clip's verdict is not the fake's"
         assert top.judged_frames >= 2 and result.label == "fake", f"--fps {fps}: {top}"
+
+
+@requires_shared_data
+def test_colour_signatures_tell_one_face_from_another():
+    """The appearance threshold on faces140k test faces: one face under detector-like box jitter
+    (4 % of its size), JPEG and +-20 % scale stays above it; two different faces rarely do."""
+    import io
+
+    import numpy as np
+
+    from benchmarks.face_scenes import FACE_BOX_IN_CROP, face_files
+
+    rng = np.random.default_rng(0)
+    files = face_files("test")
+
+    def view(path, side):
+        img = Image.open(path).convert("RGB").resize((side, side), Image.BILINEAR)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=50)
+        jitter = rng.normal(0, 0.04 * (FACE_BOX_IN_CROP[2] - FACE_BOX_IN_CROP[0]) * side, 4)
+        box = [v * side + j for v, j in zip(FACE_BOX_IN_CROP, jitter)]
+        return colour_signature(Image.open(buf), box)
+
+    same, other = [], []
+    for _ in range(150):
+        i, j = rng.choice(len(files), 2, replace=False)
+        side = int(rng.integers(100, 320))
+        first = view(files[i], side)
+        same.append(first @ view(files[i], int(side * rng.uniform(0.8, 1.25))))
+        other.append(first @ view(files[j], side))
+    assert min(same) >= TRACK_MIN_SIMILARITY + 0.02, sorted(same)[:5]
+    assert np.mean(np.asarray(other) >= TRACK_MIN_SIMILARITY) <= 0.03, sorted(other)[-5:]
