@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .types import Face, label_for
 
@@ -57,16 +58,25 @@ HISTOGRAM_SIDE = 32  # the face's inner square is reduced to this many pixels a 
 HISTOGRAM_INNER = 0.8  # share of the box side around its centre: mostly face, little background
 
 
-def colour_signature(image, box) -> np.ndarray:
+def colour_signature(image, box) -> np.ndarray | None:
     """A face's appearance for tracking: the square root of the normalised RGB histogram of the
-    inner part of its box, so that the dot product of two signatures is their Bhattacharyya
-    coefficient (1: the same colours)."""
+    inner part of its box (within the frame), so that the dot product of two signatures is their
+    Bhattacharyya coefficient (1: the same colours). None when too little of it is in the frame."""
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half = max(x1 - x0, y1 - y0) * HISTOGRAM_INNER / 2
-    region = (cx - half, cy - half, cx + half, cy + half)
+    region = (
+        max(cx - half, 0),
+        max(cy - half, 0),
+        min(cx + half, image.width),
+        min(cy + half, image.height),
+    )
+    if region[2] - region[0] < 2 or region[3] - region[1] < 2:
+        return None
     side = HISTOGRAM_SIDE
-    patch = image.convert("RGB").resize((side, side), 4, box=region)  # 4: Image.BOX
+    patch = image.resize((side, side), Image.Resampling.BOX, box=region)
+    if patch.mode != "RGB":
+        patch = patch.convert("RGB")
     q = np.asarray(patch, np.int32) * HISTOGRAM_BINS // 256
     index = (q[..., 0] * HISTOGRAM_BINS + q[..., 1]) * HISTOGRAM_BINS + q[..., 2]
     counts = np.bincount(index.reshape(-1), minlength=HISTOGRAM_BINS**3)

@@ -117,6 +117,17 @@ def test_track_summaries_survive_a_missed_frame():
     assert tracks[3].frames == 1 and (tracks[3].first_s, tracks[3].last_s) == (3, 3)
 
 
+def test_faces_at_the_frame_edge_are_compared_on_the_part_inside():
+    frame = _two_colour_frame((200, 150, 120), (60, 40, 160))
+    half_out = (-50, -40, 50, 60)
+    inside = colour_signature(frame, (0, 10, 50, 60))
+    assert colour_signature(frame, half_out) @ inside == pytest.approx(1)
+    assert colour_signature(frame, (-300, 0, -200, 100)) is None  # wholly outside
+    tracker = Tracker()
+    assert tracker.update([_face(-50, -40)], 0.0, frame) == (1,)
+    assert tracker.update([_face(-45, -40)], 0.25, frame) == (1,)
+
+
 def test_clip_verdict_is_the_most_fake_track_seen_more_than_once():
     tracker = Tracker()
     tracker.update([_face(0, 0, p=0.6), _face(500, 0, p=0.99)], 0)
