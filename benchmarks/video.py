@@ -1,6 +1,7 @@
 """Video: judged frames per second on a 1080p clip with one face, and the share spent decoding.
 
     python -m benchmarks.video fps [--seconds 10] [--fps 4 30] [--threads 2] [--repeat 3]
+    python -m benchmarks.video verdicts [--fps 1 2 4]   issue 21's clip: the verdict per --fps
     python -m benchmarks.video decoders [CLIP]     PyAV vs OpenCV: import and decode speed
 
 `fps` writes a 1920x1080 H.264 clip (30 frames/s, --seconds long) with PyAV: face-free real photo
@@ -221,6 +222,45 @@ def _sequential(detector, clip: Path, rate: float) -> dict:
     return {"wall": wall, "decode": decode, "cpu": time.process_time() - cpu}
 
 
+def verdicts(sample_rates: list[float], threads: int) -> int:
+    """Issue 21's clip: 10 s of 720p at 30 frames/s, a real face for 3 s, a cut, a StyleGAN
+    face crossing the frame at 240 px/s from 3.0 to 6.5 s (starting near the real face's
+    place), then background only. The clip's verdict and its deciding track at each --fps."""
+    from benchmarks.face_stage import _machine
+    from edge_runtime.detector import Detector
+    from edge_runtime.tracking import most_fake
+    from edge_runtime.types import DetectorOptions, FaceOptions
+    from edge_runtime.video import VideoOptions, detect_video
+
+    root = DATA / "faces140k_sample" / "test"
+    real, fake = (
+        Image.open(sorted((root / label).glob("*.jpg"))[0]).convert("RGB").resize((240, 240))
+        for label in ("real", "fake")
+    )
+    rate, crossing = 30, round(3.5 * 30)
+    scenes = [
+        Scene(3 * rate, [(real, (300, 240), (340, 240))]),
+        Scene(crossing, [(fake, (250, 260), (250 + 240 * (crossing - 1) // rate, 260))]),
+        Scene(crossing, []),
+    ]
+    det = Detector(DetectorOptions(num_threads=threads, faces=FaceOptions()))
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = write_scenes_clip(Path(tmp) / "issue21.mp4", (1280, 720), rate, scenes, seed=5)
+        print(
+            f"1280x720 H.264, 10 s at {rate} frames/s: real face 0-3 s, cut, StyleGAN face "
+            f"crossing at 240 px/s 3.0-6.5 s; model {det.model_name}; {_machine()}"
+        )
+        print("| --fps | verdict | deciding track: judged frames, span s | tracks |")
+        print("|---|---|---|---|")
+        for sample_fps in sample_rates:
+            r = detect_video(det, clip, VideoOptions(sample_fps=sample_fps))
+            top = most_fake(r.tracks)
+            decided = "-" if r.label is None else f"{r.label} {r.fake_probability:.3f}"
+            span = "-" if top is None else f"{top.judged_frames}, {top.first_s}-{top.last_s}"
+            print(f"| {sample_fps:g} | {decided} | {span} | {len(r.tracks)} |")
+    return 0
+
+
 _DECODE = r"""
 import json, sys, time
 start = time.perf_counter()
@@ -300,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="runs of each path per --fps, interleaved; the table gives the median  [default: 3]",
     )
+    v = sub.add_parser("verdicts", help="issue 21's clip: the verdict at each --fps")
+    v.add_argument("--fps", type=float, nargs="+", default=[1.0, 2.0, 4.0], help="[default: 1 2 4]")
+    v.add_argument("--threads", type=at_least(1), default=2, help="interpreter threads")
     d = sub.add_parser("decoders", help="PyAV vs OpenCV decode speed and import time")
     d.add_argument("clip", nargs="?", default=None, help="a video file  [default: 1080p clip]")
     d.add_argument("--seconds", type=float, default=10.0, help="generated clip length")
@@ -313,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         usage_error(PROG, 'needs PyAV: pip install "edge-detect[video]"')
     if args.cmd == "fps":
         return fps(args.seconds, args.fps, args.threads, args.repeat)
+    if args.cmd == "verdicts":
+        return verdicts(args.fps, args.threads)
     return decoders(args.clip, args.seconds)
 
 
