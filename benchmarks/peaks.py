@@ -33,6 +33,7 @@ without the schema) the table x clock above is used and says so.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -328,3 +329,43 @@ def describe_peak(machine: dict[str, Any], threads: int) -> str:
             else ""
         )
     )
+
+
+PROG = "python -m benchmarks.peaks"
+
+
+def print_table(machine: dict[str, Any], thread_counts: list[int], measure: bool) -> None:
+    """The assumed peaks, this machine's entry and (measure) the kernel's rates per thread count."""
+    print("| core | fp32 MAC/cycle/core | int8 MAC/cycle/core | nominal MHz |")
+    print("|---|---|---|---|")
+    for peak in PEAKS.values():
+        mhz = f"{peak.nominal_mhz:.0f}" if peak.nominal_mhz else "-"
+        print(f"| {peak.name} | {peak.fp32_macs_per_cycle} | {peak.int8_macs_per_cycle} | {mhz} |")
+    print()
+    print(f"This machine: {machine.get('cpu_model') or machine.get('arch')}")
+    for threads in thread_counts:
+        if measure:
+            machine = dict(machine, measured_peak=measure_peak(threads))
+            error = machine["measured_peak"].get("error")
+            if error:
+                print(f"- {threads} thread(s): kernel not measured ({error})")
+        print(f"- {threads} thread(s): {describe_peak(machine, threads)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge_runtime.console import ArgumentParser, at_least
+
+    from .machine import machine_record
+
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=at_least(1), nargs="+", default=[1, 2], help="[default: 1 2]")
+    p.add_argument(
+        "--table-only", action="store_true", help="no kernel measurement: the assumed peaks only"
+    )
+    args = p.parse_args(argv)
+    print_table(machine_record(), args.threads, measure=not args.table_only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,6 +48,11 @@ USAGE = f"""{PROG} [OPTIONS] IMAGE...
        {PROG} models [--json]
        {PROG} --camera [INDEX] [--duration S] [OPTIONS]"""
 
+# The table's first column: fake, real, or why there is no verdict ("no face", "too small"),
+# or ERROR; as wide as the widest, so P(FAKE), TIME and FILE line up on every row.
+NO_FACE, TOO_SMALL = "no face", "too small"
+LABEL_WIDTH = len(TOO_SMALL)
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -287,6 +292,19 @@ class _Progress:
         self.drawn = True
 
 
+def verdict(result) -> str:
+    """A result's label, or why it has none: no face found, or faces found but none big enough
+    to judge (a clip: tracks, each never judged). The table's first column and the summary's
+    counts both use it."""
+    if result.label is not None:
+        return result.label
+    return TOO_SMALL if result.faces else NO_FACE
+
+
+def table_row(label: str, p_fake: str, latency: str, rest: str) -> str:
+    return f"{label:<{LABEL_WIDTH}}  {p_fake:>7}  {latency:>8}  {rest}"
+
+
 class _Output:
     """Result lines on stdout: a readable table, or one JSON object per line (--json)."""
 
@@ -315,35 +333,30 @@ class _Output:
             for line in text_lines(detection):
                 self._emit(line)
             return
+        p_fake = "-" if detection.fake_probability is None else f"{detection.fake_probability:.3f}"
+        latency = f"{detection.latency_ms:.1f}"
         if detection.faces is None:  # --faces none: the whole image was classified
-            self._emit(
-                f"{detection.label:<5}  {detection.fake_probability:>7.3f}  "
-                f"{detection.latency_ms:>8.1f}  {detection.path}"
-            )
+            self._emit(table_row(detection.label, p_fake, latency, detection.path))
             return
         n = len(detection.faces)
-        label = detection.label or ("no face" if not n else "too small")
-        p_fake = "-" if detection.fake_probability is None else f"{detection.fake_probability:.3f}"
         count = f"  ({n} faces)" if n > 1 else ""
-        self._emit(
-            f"{label:<5}  {p_fake:>7}  {detection.latency_ms:>8.1f}  {detection.path}{count}"
-        )
+        self._emit(table_row(verdict(detection), p_fake, latency, f"{detection.path}{count}"))
         if n > 1 or any(f.too_small for f in detection.faces):
             for i, f in enumerate(detection.faces, start=1):
-                verdict = "too small" if f.too_small else f"{f.label} {f.fake_probability:.3f}"
+                judged = TOO_SMALL if f.too_small else f"{f.label} {f.fake_probability:.3f}"
                 box = f"{f.box[0]},{f.box[1]}-{f.box[2]},{f.box[3]}"
-                self._emit(f"  face {i}: {verdict} at {box} (detector score {f.score:.2f})")
+                self._emit(f"  face {i}: {judged} at {box} (detector score {f.score:.2f})")
 
     def error(self, failure) -> None:
         if self.json_lines:
             self._emit(json.dumps(failure.to_dict(), ensure_ascii=False))
             return
         self._header()
-        self._emit(f"{'ERROR':<5}  {'-':>7}  {'-':>8}  {failure.error}")
+        self._emit(table_row("ERROR", "-", "-", failure.error))
 
     def _header(self) -> None:
         if not self.header_done:
-            self._emit(f"{'LABEL':<5}  {'P(FAKE)':>7}  {'TIME ms':>8}  FILE")
+            self._emit(table_row("LABEL", "P(FAKE)", "TIME ms", "FILE"))
             self.header_done = True
 
 
@@ -517,7 +530,7 @@ def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) 
     """Classifies every input, printing each result as it comes; returns the counts by label."""
     from .types import DetectionError
 
-    counts = {"fake": 0, "real": 0, "failed": 0}
+    counts = {"fake": 0, "real": 0, NO_FACE: 0, TOO_SMALL: 0, "failed": 0}
     # Decode threads prepare the next images while the interpreter runs (Detector.detect_many);
     # results come back in input order, a bad input as one DetectionError.
     results = _results(detector, _sources(items), items, args, protected)
@@ -527,8 +540,8 @@ def _detect_all(detector, items, args: argparse.Namespace, protected, out, bar) 
             counts["failed"] += 1
             out.error(result)
         else:
-            # label None: no face (or only faces too small to judge): a result, not a failure
-            counts[result.label or "no face"] = counts.get(result.label or "no face", 0) + 1
+            # no label (no face, or only faces too small to judge): a result, not a failure
+            counts[verdict(result)] += 1
             counts["damaged"] = counts.get("damaged", 0) + bool(result.warnings)
             out.result(result)
             if args.annotate and not _annotated(result, args.annotate, protected, names):
@@ -550,7 +563,7 @@ def run_detect(args: argparse.Namespace) -> int:
     for line in detector.bundle.warnings:  # bundle keys left to their defaults (bundle_schema)
         log.warning(f"{PROG}: warning: {line}")
     if args.camera is not None:
-        from .video import run_camera
+        from .camera import run_camera
 
         return run_camera(detector, args.camera, args.duration, args.json_lines, args.fps)
     expanded = expand_inputs(args.images, recursive=args.recursive)
@@ -576,7 +589,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.verbose or (not args.json_lines and total > 1):
         log.info(
             f"{total} inputs: {counts['fake']} fake, {counts['real']} real, "
-            + (f"{counts['no face']} no face, " if counts.get("no face") else "")
+            + "".join(f"{counts[k]} {k}, " for k in (NO_FACE, TOO_SMALL) if counts[k])
             + f"{counts['failed']} failed"
             + (f", {counts['damaged']} damaged (with warnings)" if counts.get("damaged") else "")
         )

@@ -16,19 +16,18 @@ How a clip is judged:
    it gets exactly the face stage and classifier a photo gets (prepare + classify). A decode
    thread reads the next frames while the detector's workers find faces and the interpreter
    classifies: decoding overlaps inference.
-3. **Tracks**: a face is linked to the live track whose last box overlaps it most (box IoU >=
-   TRACK_MIN_IOU, greedy, best pairs first); a track not seen for more than TRACK_MAX_GAP sampled
-   frames ends; an unmatched face starts a new track.
-4. **Verdicts**: a track's P(fake) is the mean of its frames' P(fake) (frames where the face was
-   too small to judge are counted as seen, not judged); its label is the project's decision rule
-   (`types.label_for`: fake when mean P(fake) >= the threshold). The clip's verdict is that of its
-   most-fake track (highest mean P(fake)) among those judged in at least TRACK_MIN_FRAMES frames
-   (among all judged tracks when none was); no judged track -> label None ("no face").
+3. **Tracks** (edge_runtime/tracking.py has the definition): a face continues the live track
+   whose constant-velocity prediction of position and size it is closest to, within gates
+   measured in face sizes that widen with the time since the track was last seen, and only if
+   its colours match the track's (another person at the same place, as after a scene cut,
+   starts a new track); a track may skip sampled frames.
+4. **Verdicts**: a track's P(fake) is the mean of its judged frames' P(fake); the clip's verdict
+   is that of its most-fake track among those judged in at least TRACK_MIN_FRAMES sampled
+   frames (among all judged tracks when none was); no judged track -> label None ("no face").
 
 Decoding uses PyAV (FFmpeg), imported lazily: the `video` extra
 (`pip install "edge-detect[video]"`).
-Cameras: picamera2 (Raspberry Pi OS apt package `python3-picamera2`) when importable, else a
-V4L2 device (/dev/videoN) through PyAV.
+Cameras (`edge-detect --camera`): edge_runtime/camera.py, through judge_frames here.
 """
 
 from __future__ import annotations
@@ -44,27 +43,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .faces import box_iou
 from .inputs import is_video_name
-from .types import Detection, DetectionError, EdgeDetectError, Face, ImageError, label_for
+from .tracking import Track, Tracker, most_fake
+from .types import Detection, DetectionError, EdgeDetectError, Face, ImageError
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTRA = 'pip install "edge-detect[video]"'
 DEFAULT_SAMPLE_FPS = 4.0  # frames judged per second of video: faces barely move in 1/4 s
-TRACK_MIN_IOU = 0.3  # a face continues a track when its box overlaps the track's last this much
-TRACK_MAX_GAP = 2  # sampled frames a track may miss (a missed detection) and still continue
-# A track judged in fewer frames than this is listed but decides the clip only when no track has
-# that many: a face seen once in a clip is most often a false detection in the background.
-TRACK_MIN_FRAMES = 2
 # Decoded frames waiting for the detector: enough to keep its workers busy, bounded memory.
 DECODE_AHEAD = 4
 # A stream that ends more than this many frame intervals before its declared duration has lost
 # frames (a container's own rounding stays within one).
 MISSING_FRAMES_TOLERANCE = 1.5
-CAMERA_SIZE = (1280, 720)  # requested from a camera; the driver may pick the nearest it has
 
 
 class VideoError(ImageError):
@@ -73,10 +64,6 @@ class VideoError(ImageError):
 
 class VideoUnavailable(EdgeDetectError):
     """PyAV (the `video` extra) is not installed."""
-
-
-class CameraError(EdgeDetectError):
-    """No camera could be opened."""
 
 
 def import_av():
@@ -124,38 +111,6 @@ class SampledFrame:
 
 
 @dataclass(frozen=True)
-class Track:
-    """One face followed across sampled frames, and its verdict (see the module docstring)."""
-
-    id: int
-    frames: int  # sampled frames it was seen in
-    judged_frames: int  # of those, frames where it was big enough to classify
-    mean_fake_probability: float | None
-    max_fake_probability: float | None
-    fake_share: float | None  # share of judged frames whose own verdict was fake
-    label: str | None  # label_for(mean P(fake)); None when never judged
-    first_s: float
-    last_s: float
-    box: tuple[int, int, int, int]  # at its most-fake frame (the last seen when never judged)
-    score: float  # best detector score
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["box"] = list(self.box)
-        return d
-
-    def as_face(self) -> Face:
-        """The track in a still image's face shape (the `faces` key of a clip's result)."""
-        return Face(
-            self.box,
-            self.score,
-            self.label,
-            self.mean_fake_probability,
-            too_small=self.label is None,
-        )
-
-
-@dataclass(frozen=True)
 class VideoDetection:
     """One judged clip. The still-image keys mean the same as for a photo: label and
     fake_probability are the most-fake track's (None: no face judged), `faces` has one entry
@@ -185,100 +140,6 @@ class VideoDetection:
         d["frames"] = [f.to_dict() for f in self.frames]
         d["tracks"] = [t.to_dict() for t in self.tracks]
         return d
-
-
-@dataclass
-class _TrackState:
-    id: int
-    last_box: tuple[int, int, int, int]
-    last_frame: int  # sampled-frame number it was last seen in
-    seen: list[tuple[float, Face]] = field(default_factory=list)
-
-
-class Tracker:
-    """Links the faces of consecutive sampled frames into tracks by box IoU (greedy)."""
-
-    def __init__(self, min_iou: float = TRACK_MIN_IOU, max_gap: int = TRACK_MAX_GAP):
-        self.min_iou, self.max_gap = min_iou, max_gap
-        self._tracks: list[_TrackState] = []
-        self._frame = -1
-
-    def update(self, faces: Iterable[Face], time_s: float) -> tuple[int, ...]:
-        """Assign each face of the next sampled frame to a track; returns the track ids."""
-        self._frame += 1
-        faces = list(faces)
-        live = [t for t in self._tracks if self._frame - t.last_frame <= self.max_gap + 1]
-        pairs = []
-        if live:
-            last = np.asarray([t.last_box for t in live], dtype=np.float64)
-            for i, f in enumerate(faces):
-                overlaps = box_iou(np.asarray(f.box, dtype=np.float64), last)
-                pairs.extend((float(o), i, j) for j, o in enumerate(overlaps))
-        pairs.sort(reverse=True)
-        chosen: dict[int, _TrackState] = {}
-        used: set[int] = set()
-        for overlap, i, j in pairs:
-            if overlap < self.min_iou:
-                break
-            if i in chosen or j in used:
-                continue
-            chosen[i] = live[j]
-            used.add(j)
-        ids = []
-        for i, f in enumerate(faces):
-            track = chosen.get(i)
-            if track is None:
-                track = _TrackState(len(self._tracks) + 1, f.box, self._frame)
-                self._tracks.append(track)
-            track.last_box, track.last_frame = f.box, self._frame
-            track.seen.append((time_s, f))
-            ids.append(track.id)
-        return tuple(ids)
-
-    def summaries(self, threshold: float) -> list[Track]:
-        return [_summary(t, threshold) for t in self._tracks]
-
-
-def _summary(track: _TrackState, threshold: float) -> Track:
-    judged = [f.fake_probability for _, f in track.seen if f.fake_probability is not None]
-    times = [t for t, _ in track.seen]
-    if judged:
-        mean = sum(judged) / len(judged)
-        top = max(
-            track.seen,
-            key=lambda s: -1.0 if s[1].fake_probability is None else s[1].fake_probability,
-        )
-        box = top[1].box
-        fake_share = sum(1 for p in judged if label_for(p, threshold) == "fake") / len(judged)
-        mean_p, max_p, label = round(mean, 6), max(judged), label_for(mean, threshold)
-    else:
-        box = track.seen[-1][1].box
-        mean_p = max_p = fake_share = label = None
-    return Track(
-        id=track.id,
-        frames=len(track.seen),
-        judged_frames=len(judged),
-        mean_fake_probability=mean_p,
-        max_fake_probability=max_p,
-        fake_share=None if fake_share is None else round(fake_share, 4),
-        label=label,
-        first_s=round(min(times), 3),
-        last_s=round(max(times), 3),
-        box=tuple(box),
-        score=max(f.score for _, f in track.seen),
-    )
-
-
-def most_fake(tracks: Iterable[Track]) -> Track | None:
-    """The track the clip's verdict comes from: the highest mean P(fake) among the judged tracks
-    with at least TRACK_MIN_FRAMES judged frames (all judged tracks when none has that many)."""
-    judged = [t for t in tracks if t.mean_fake_probability is not None]
-    if not judged:
-        return None
-    enough = min(TRACK_MIN_FRAMES, max(t.judged_frames for t in judged))
-    return max(
-        (t for t in judged if t.judged_frames >= enough), key=lambda t: t.mean_fake_probability
-    )
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -474,7 +335,7 @@ def judge_frames(
     def sources():
         for index, t, img in frames:
             img.filename = f"{name} frame {index}"  # what describe() calls it in an error
-            pending.append((index, t, img if options.annotate_dir else None))
+            pending.append((index, t, img))  # the tracker compares the faces' colours
             yield img
 
     tracker = tracker if tracker is not None else Tracker()
@@ -483,10 +344,10 @@ def judge_frames(
         index, t, img = pending.popleft()
         if isinstance(result, DetectionError):
             raise VideoError(f"{name}: frame {index} at {t:.2f} s: {result.error}")
-        ids = tracker.update(result.faces, t)
+        ids = tracker.update(result.faces, t, img)
         frame = SampledFrame(index, t, result.faces, ids, result.latency_ms)
         judged.append(frame)
-        if img is not None:
+        if options.annotate_dir:
             _annotate(img, result, name, index, options)
         if on_frame is not None:
             on_frame(frame)
@@ -567,12 +428,13 @@ def video_result(detector, path: str, options: VideoOptions) -> VideoDetection |
 
 def text_lines(result: VideoDetection) -> list[str]:
     """A clip in the CLI's table: one row for the clip, one indented row per track."""
-    label = result.label or ("no face" if not result.tracks else "too small")
+    from .cli import table_row, verdict
+
     p_fake = "-" if result.fake_probability is None else f"{result.fake_probability:.3f}"
     n, k = len(result.frames), len(result.tracks)
+    counts = f"({n} frame{'s' * (n != 1)}, {k} track{'s' * (k != 1)})"
     lines = [
-        f"{label:<5}  {p_fake:>7}  {result.latency_ms:>8.1f}  {result.path}  "
-        f"({n} frame{'s' * (n != 1)}, {k} track{'s' * (k != 1)})"
+        table_row(verdict(result), p_fake, f"{result.latency_ms:.1f}", f"{result.path}  {counts}")
     ]
     for t in result.tracks:
         lines.append(f"  track {t.id}: {track_text(t)}")
@@ -588,178 +450,3 @@ def track_text(t: Track) -> str:
         f"{t.label} mean {t.mean_fake_probability:.3f} max {t.max_fake_probability:.3f}, "
         f"fake in {fakes}/{t.judged_frames} frames, seen in {t.frames}, {span}"
     )
-
-
-# --- cameras --------------------------------------------------------------------------------
-
-
-def _picamera2_frames(index: int):
-    """Frames of a Raspberry Pi camera through picamera2 (libcamera); None when picamera2 is not
-    importable. picamera2 is Raspberry Pi OS's apt package python3-picamera2 (not on PyPI in a
-    usable form): a venv sees it with --system-site-packages."""
-    try:
-        from picamera2 import Picamera2
-    except ImportError:
-        return None
-    try:
-        camera = Picamera2(index)
-        # "RGB888" is stored B, G, R in memory (libcamera's naming): flipped below.
-        camera.configure(
-            camera.create_video_configuration({"size": CAMERA_SIZE, "format": "RGB888"})
-        )
-        camera.start()
-    except Exception as e:  # noqa: BLE001 - libcamera raises plain RuntimeError/IndexError
-        raise CameraError(f"camera {index}: cannot open with picamera2 ({_reason(e)})") from None
-
-    def frames():
-        from PIL import Image
-
-        try:
-            while True:
-                yield Image.fromarray(camera.capture_array("main")[:, :, ::-1].copy())
-        finally:
-            camera.stop()
-            camera.close()
-
-    return frames()
-
-
-def _v4l2_frames(index: int):
-    """Frames of /dev/videoINDEX (any V4L2 / USB camera) through PyAV."""
-    device = f"/dev/video{index}"
-    try:
-        av = import_av()
-    except VideoUnavailable as e:
-        raise CameraError(f"{device}: no picamera2, and a V4L2 camera needs PyAV: {e}") from None
-    if not os.path.exists(device):
-        raise CameraError(f"no camera: {device} does not exist (and picamera2 is not installed)")
-    size = f"{CAMERA_SIZE[0]}x{CAMERA_SIZE[1]}"
-    try:
-        container = av.open(device, format="v4l2", options={"video_size": size})
-    except (av.FFmpegError, OSError, ValueError) as e:
-        raise CameraError(f"{device}: cannot open camera ({_reason(e)})") from None
-
-    def frames():
-        with container:
-            for frame in container.decode(video=0):
-                yield frame.to_image()
-
-    return frames()
-
-
-def open_camera(index: int):
-    """An endless iterator of PIL RGB frames: picamera2 when importable, else V4L2 via PyAV.
-    Raises CameraError (one line) when there is no camera."""
-    frames = _picamera2_frames(index)
-    return frames if frames is not None else _v4l2_frames(index)
-
-
-class _LatestFrame:
-    """Reads a live camera on its own thread and keeps only the newest frame, so the detector
-    always gets a fresh one (never a queue of stale ones) however slow it is."""
-
-    def __init__(self, frames: Iterator):
-        self._frames = frames
-        self._cond = threading.Condition()
-        self._latest = None
-        self._count = 0
-        self._error: BaseException | None = None
-        self._done = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="edge-detect-camera", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for frame in self._frames:
-                with self._cond:
-                    self._latest, self._count = frame, self._count + 1
-                    self._cond.notify_all()
-                if self._stop.is_set():
-                    break
-        except BaseException as e:  # noqa: BLE001 - raised in the consumer
-            self._error = e
-        finally:
-            with self._cond:
-                self._done = True
-                self._cond.notify_all()
-
-    def _newer_than(self, seen: int):
-        return lambda: self._count > seen or self._done
-
-    def frames(self, start: float, duration: float | None):
-        """(frame number, seconds since start, image) of fresh frames until `duration`."""
-        seen = 0
-        while duration is None or time.perf_counter() - start < duration:
-            with self._cond:
-                if not self._cond.wait_for(self._newer_than(seen), timeout=1.0):
-                    continue  # no frame for a second: check the duration again
-                if self._count == seen:  # the camera stopped
-                    if self._error is not None:
-                        raise CameraError(f"camera stopped ({_reason(self._error)})")
-                    return
-                seen, frame = self._count, self._latest
-            yield seen - 1, time.perf_counter() - start, frame
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-
-def run_camera(
-    detector,
-    index: int,
-    duration: float | None = None,
-    json_lines: bool = False,
-    sample_fps: float | None = None,
-) -> int:
-    """`edge-detect --camera`: print each judged frame's faces and the achieved frames per second
-    until Ctrl-C or `duration` s, then the tracks. 2 (one line) when there is no camera.
-    sample_fps caps the judged frames per second (default: as fast as the detector goes)."""
-    import json
-    import sys
-
-    from .console import EXIT_OK, EXIT_USAGE
-
-    name = f"camera {index}"
-    try:
-        camera = _LatestFrame(open_camera(index))
-    except CameraError as e:
-        print(f"edge-detect: error: {e}", file=sys.stderr, flush=True)
-        return EXIT_USAGE
-    start = time.perf_counter()
-    counter = {"n": 0}
-
-    def show(frame: SampledFrame) -> None:
-        counter["n"] += 1
-        fps = counter["n"] / max(time.perf_counter() - start, 1e-9)
-        if json_lines:
-            print(json.dumps({**frame.to_dict(), "fps": round(fps, 2)}), flush=True)
-            return
-        faces = "  ".join(
-            f"track {t}: " + ("too small" if f.too_small else f"{f.label} {f.fake_probability:.3f}")
-            for f, t in zip(frame.faces, frame.tracks)
-        )
-        print(f"{frame.time_s:7.1f} s  {fps:5.1f} fps  {faces or 'no face'}", flush=True)
-
-    frames = camera.frames(start, duration)
-    if sample_fps:
-        sampler = FrameSampler(sample_fps)
-        frames = (f for f in frames if sampler.keep(f[1]))
-    tracker = Tracker()
-    try:
-        judge_frames(detector, frames, name, on_frame=show, tracker=tracker)
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how a live run ends
-    except CameraError as e:
-        print(f"edge-detect: error: {e}", file=sys.stderr, flush=True)
-    finally:
-        camera.close()
-    elapsed = time.perf_counter() - start
-    log.info(
-        f"{name}: {counter['n']} frames judged in {elapsed:.1f} s "
-        f"({counter['n'] / max(elapsed, 1e-9):.1f} fps)"
-    )
-    for t in tracker.summaries(detector.threshold):
-        log.info(f"  track {t.id}: {track_text(t)}")
-    return EXIT_OK

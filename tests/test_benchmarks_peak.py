@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import cold_start
+from benchmarks import cold_start, peaks
 from benchmarks.harness import BenchmarkOptions, Row, measure_cold_start
 from benchmarks.peaks import compute_floor, describe_peak, gemm_model, measure_peak
 
@@ -135,3 +135,21 @@ def test_best_measured_peak_over_rows():
     assert (best["threads"], best["int8_gmacs"], best["fp32_gmacs"]) == (2, 900.0, 150.0)
     assert best["measurements"] == 2
     assert best_measured_peak([None, {"error": "no schema"}]) is None
+
+
+def test_module_prints_the_table_and_the_measured_rates(capsys, monkeypatch):
+    """`python -m benchmarks.peaks` once printed nothing and exited 0."""
+    measured = {
+        "threads": 1,
+        "gemm": "8x8x8 FULLY_CONNECTED",
+        "int8_gmacs": 40.0,
+        "fp32_gmacs": 20.0,
+    }
+    monkeypatch.setattr(peaks, "measure_peak", lambda threads: dict(measured, threads=threads))
+    assert peaks.main(["--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| Cortex-A72 | 4 | 8 | 1500 |" in out
+    assert "- 1 thread(s): measured on this machine: 40 int8 / 20 fp32 GMAC/s" in out
+    assert peaks.main(["--table-only", "--threads", "2"]) == 0
+    table_only = capsys.readouterr().out
+    assert "| Cortex-A53 | 2 | 4 | 1400 |" in table_only and "measured" not in table_only
