@@ -6,6 +6,7 @@ Reads ../shared/weights/mesonet (weights + the authors' four test images); skips
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,31 @@ def test_convert_writes_a_sigmoid_bundle(tmp_path):
         "mesonet_meso4_df",
     )
     assert "MesoNet" in info.description
+
+
+def test_benchmarks_take_a_peer_by_name():
+    from benchmarks.sources import peer_models, resolve_peer
+
+    peers = peer_models()
+    assert set(peers) == {p.stem for p in peer_bundles()}
+    for stem, path in peers.items():
+        assert resolve_peer(stem) == resolve_peer(stem.replace("_", "-")) == str(path)
+    assert resolve_peer("int8") == "int8"  # the runtime's own names pass through
+    assert resolve_peer("no_such_peer") == "no_such_peer"  # and fail there, in one line
+
+
+@requires_mesonet
+def test_benchmarks_sources_scores_a_peer_column(tmp_path):
+    from tests.test_benchmarks import run_cli
+    from tests.test_benchmarks_sources import MISSING
+
+    if MISSING:
+        pytest.skip(f"needs the source folders of train/sources.json; missing: {MISSING}")
+    out = tmp_path / "peers.json"
+    args = ["v1-int8", "mesonet-meso4-df-int8", "--limit-per-class", "1", "--threads", "1"]
+    result = run_cli("sources", *args, "--json", out, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "| mesonet-meso4-df-int8 acc % | mesonet-meso4-df-int8 Δ pp |" in result.stdout
+    column = json.loads(out.read_text())["models"][1]
+    assert column["error"] is None
+    assert column["path"].endswith("models/peers/mesonet_meso4_df/mesonet_meso4_df_int8.tflite")
