@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.bundle import save_bundle, sidecar_path
+from edge_runtime.bundle import OUTPUT_SOFTMAX, save_bundle, sidecar_path
 from edge_runtime.fileio import sha256_bytes
 from edge_runtime.inspect_model import read_model_facts
 from edge_runtime.types import (
@@ -469,6 +469,12 @@ def _maybe_qat(
     from .qat_launch import run_qat
 
     rep = _qat_decision(conv, outcomes)
+    if output_kind(conv.model) != OUTPUT_SOFTMAX:
+        # QAT fine-tunes a two-class softmax (convert/qat.py); a one-sigmoid model is a
+        # published peer's (MesoNet), whose weights stay as published.
+        rep.reason = "QAT not run: it trains two-class softmax models; this one is a sigmoid"
+        log(f"convert: {rep.reason}")
+        return rep, None
     drop, limit = rep.ptq_drop_pp, rep.threshold_pp
     if rep.mode == "auto" and rep.ptq_passed and drop is not None and drop <= limit:
         rep.reason = f"PTQ int8 loses {drop:.2f} pp <= {limit} pp: QAT not needed"
