@@ -280,7 +280,8 @@ def _add_sources(sub) -> None:
         "models",
         nargs="*",
         metavar="MODELS",
-        help=".tflite files / bundles / bundled names (fp32 fp16 dynamic int8); the first is "
+        help=".tflite files / bundles / bundled names (fp32 fp16 dynamic int8 v2-int8) / "
+        "published peers' names (models/peers/*/: mesonet_meso4_df_int8, ...); the first is "
         "the reference; none: every bundled variant edge_runtime finds, fp32 first",
     )
     p.add_argument(

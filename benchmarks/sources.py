@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.evaluation import SplitFiles
+from workbench.paths import PEER_MODELS
 from workbench.sources import SourceList, per_source_figures
 
 log = logging.getLogger(__name__).info  # progress on stderr (console.setup_logging)
@@ -56,6 +57,18 @@ def model_label(model: str) -> str:
     return p.name[: -len(".tflite")] if p.name.endswith(".tflite") else p.name
 
 
+def peer_models() -> dict[str, Path]:
+    """The published peers' bundles in the checkout (models/peers/*/), by name: the file's
+    stem, e.g. mesonet_meso4_df_int8 (a hyphenated mesonet-meso4-df-int8 is taken too)."""
+    return {p.stem: p for p in sorted(PEER_MODELS.glob("*/*.tflite"))}
+
+
+def resolve_peer(model: str) -> str:
+    """A peer's name -> its .tflite path; anything else (a path, a bundled name) as given."""
+    found = peer_models().get(model.replace("-", "_"))
+    return str(found) if found is not None and not Path(model).exists() else model
+
+
 def score_model(
     model: str,
     sources: SourceList,
@@ -71,7 +84,9 @@ def score_model(
     column = ModelColumn(label or model_label(model), model)
     try:
         detector = Detector(
-            DetectorOptions(model=model, num_threads=threads, faces=FaceOptions(mode="none"))
+            DetectorOptions(
+                model=resolve_peer(model), num_threads=threads, faces=FaceOptions(mode="none")
+            )
         )
         column.path = str(detector.bundle.path)
         column.threshold = detector.threshold
@@ -212,4 +227,13 @@ def document(
     }
 
 
-__all__ = ["ModelColumn", "document", "model_label", "render", "score_model", "table_rows"]
+__all__ = [
+    "ModelColumn",
+    "document",
+    "model_label",
+    "peer_models",
+    "render",
+    "resolve_peer",
+    "score_model",
+    "table_rows",
+]

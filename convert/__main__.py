@@ -42,6 +42,11 @@ def build_parser() -> ArgumentParser:
         "--variants", default=",".join(_D.variants), help="comma-separated (default: %(default)s)"
     )
     p.add_argument(
+        "--stem",
+        default=_D.stem,
+        help="file names STEM_<variant>.tflite (default: %(default)s)",
+    )
+    p.add_argument(
         "--calibration-images",
         type=at_least(1),
         default=_D.calibration_images,
@@ -131,6 +136,7 @@ def options_from(args: argparse.Namespace) -> ConvertOptions:
         source=args.source,
         out=args.out,
         variants=parse_variants(args.variants),
+        stem=args.stem,
         calibration_images=args.calibration_images,
         calibration_dir=args.calibration_dir,
         valid_dir=args.valid_dir,

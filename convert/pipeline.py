@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edge_runtime.bundle import save_bundle, sidecar_path
+from edge_runtime.bundle import OUTPUT_SOFTMAX, save_bundle, sidecar_path
 from edge_runtime.fileio import sha256_bytes
 from edge_runtime.inspect_model import read_model_facts
 from edge_runtime.types import (
-    FAKE_INDEX,
     LABELS,
     VARIANTS,
     BundleInfo,
@@ -37,7 +34,14 @@ from workbench.evaluation import default_sample_dir, predict_labels
 from .data import ImageSet, LabelledFiles, list_labelled, load_image_set, split_dir
 from .options import QAT_MODES, ConvertOptions, QatOptions
 from .report import ConversionReport, QatDecision, VariantOutcome, write_report
-from .source import ModelSource, fit_spec, load_keras_model, resolve_source
+from .source import (
+    ModelSource,
+    fake_probabilities,
+    fit_spec,
+    load_keras_model,
+    output_kind,
+    resolve_source,
+)
 from .tflite_export import VARIANT_TABLE, keras_to_tflite
 from .verify import (
     Reference,
@@ -176,6 +180,7 @@ def _bundle_info(
     facts: dict[str, Any],
     versions: dict[str, str],
     origin: str,
+    output: str,
 ) -> BundleInfo:
     extra: dict[str, Any] = {
         "calibration": calibration,
@@ -188,13 +193,15 @@ def _bundle_info(
         "quantization": origin,  # ptq: post-training; qat: quantization-aware training
         "source_model": str(source.model_path),
     }
+    what = source.description or "edge-detect MobileNet deepfake-face classifier"
     return BundleInfo(
         variant=variant,
         labels=LABELS,
         preprocess=spec,
         threshold=source.threshold,
+        output=output,
         training_run=source.training_run,
-        description=f"edge-detect MobileNet deepfake-face classifier, {variant} ({origin})",
+        description=f"{what}, {variant} ({origin})",
         extra=extra,
     )
 
@@ -242,8 +249,9 @@ def stage_and_verify(
     name = conv.file_name(variant)
     facts = read_model_facts(content, name)
     info = _bundle_info(
-        variant, conv.spec, conv.plan.source, conv.opts, calibration, facts, conv.versions, origin
-    )
+        variant, conv.spec, conv.plan.source, conv.opts, calibration, facts, conv.versions, origin,
+        output_kind(conv.model),
+    )  # fmt: skip
     staged = save_bundle(content, info, conv.staging / origin / name).path
     check = check_variant(
         staged, variant, conv.valid.x, ref, conv.limits, num_threads=conv.opts.threads
@@ -461,6 +469,12 @@ def _maybe_qat(
     from .qat_launch import run_qat
 
     rep = _qat_decision(conv, outcomes)
+    if output_kind(conv.model) != OUTPUT_SOFTMAX:
+        # QAT fine-tunes a two-class softmax (convert/qat.py); a one-sigmoid model is a
+        # published peer's (MesoNet), whose weights stay as published.
+        rep.reason = "QAT not run: it trains two-class softmax models; this one is a sigmoid"
+        log(f"convert: {rep.reason}")
+        return rep, None
     drop, limit = rep.ptq_drop_pp, rep.threshold_pp
     if rep.mode == "auto" and rep.ptq_passed and drop is not None and drop <= limit:
         rep.reason = f"PTQ int8 loses {drop:.2f} pp <= {limit} pp: QAT not needed"
@@ -494,7 +508,7 @@ def _maybe_qat(
     # QAT fine-tunes the weights, so its int8 is verified against the fine-tuned Keras model
     # (conversion fidelity); agreement with the original model is reported beside it.
     ref = conv.ref
-    qat_probs = np.asarray(result.predictions, dtype=np.float64)[:, FAKE_INDEX]
+    qat_probs = fake_probabilities(result.predictions)
     qat_labels = predict_labels(qat_probs, ref.threshold)
     qat_ref = Reference(qat_probs, qat_labels, ref.truth, ref.threshold)
     elapsed = round(time.perf_counter() - t0, 2)

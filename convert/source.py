@@ -9,7 +9,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_runtime.types import DEFAULT_THRESHOLD, LABELS, ModelError, PreprocessSpec
+import numpy as np
+
+from edge_runtime.bundle import OUTPUT_SIGMOID, OUTPUT_SOFTMAX
+from edge_runtime.types import DEFAULT_THRESHOLD, FAKE_INDEX, LABELS, ModelError, PreprocessSpec
 from workbench.run_folder import MODEL_FILE, RunFolder
 
 
@@ -25,6 +28,7 @@ class ModelSource:
     threshold_source: str
     training_run: str
     data_dir: Path | None = None  # the folder the run trained on, when it still exists
+    description: str = ""  # the run's own words for the model (config.json `description`)
 
 
 def resolve_source(path: str | Path) -> ModelSource:
@@ -61,6 +65,7 @@ def resolve_source(path: str | Path) -> ModelSource:
         threshold_source=threshold_source,
         training_run=run.training_run() if run else model_path.stem,
         data_dir=run.data_dir() if run else None,
+        description=str(run.config().get("description") or "") if run else "",
     )
 
 
@@ -90,7 +95,8 @@ def check_model_file(path: Path) -> None:
 
 
 def load_keras_model(source: ModelSource):
-    """Load the model (Keras 3) and check its interface: one HxWx3 input -> 2 probabilities."""
+    """Load the model (Keras 3) and check its interface: one HxWx3 input -> 2 probabilities
+    (softmax) or one sigmoid P(real)."""
     import keras
 
     path = source.model_path
@@ -104,7 +110,8 @@ def load_keras_model(source: ModelSource):
 
 
 def check_interface(model, name: str) -> tuple[int, int]:
-    """(height, width) of a model with one [None, H, W, 3] input and one [None, 2] output."""
+    """(height, width) of a model with one [None, H, W, 3] input and one [None, 2] output
+    (softmax over the labels) or [None, 1] output (one sigmoid, P(labels[1]) = P(real))."""
     inputs, outputs = list(model.inputs), list(model.outputs)
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(
@@ -115,12 +122,24 @@ def check_interface(model, name: str) -> tuple[int, int]:
     out_shape = tuple(outputs[0].shape)
     if len(in_shape) != 4 or in_shape[3] != 3 or None in in_shape[1:3]:
         raise ModelError(f"{name}: input shape {list(in_shape)} is not [batch, H, W, 3]")
-    if len(out_shape) != 2 or out_shape[1] != len(LABELS):
+    if len(out_shape) != 2 or out_shape[1] not in (1, len(LABELS)):
         raise ModelError(
             f"{name}: output shape {list(out_shape)} is not [batch, {len(LABELS)}] "
-            f"(softmax over {', '.join(LABELS)})"
+            f"(softmax over {', '.join(LABELS)}) or [batch, 1] (sigmoid, P({LABELS[-1]}))"
         )
     return int(in_shape[1]), int(in_shape[2])
+
+
+def output_kind(model) -> str:
+    """What the bundle declares (edge_runtime.bundle): one value is a sigmoid P(real), Keras'
+    binary convention with the labels' order; two are a softmax. The runtime checks the op."""
+    return OUTPUT_SIGMOID if int(model.outputs[0].shape[1]) == 1 else OUTPUT_SOFTMAX
+
+
+def fake_probabilities(outputs) -> np.ndarray:
+    """A Keras model's [n, 2] softmax or [n, 1] sigmoid P(real) outputs -> P(fake) per image."""
+    y = np.asarray(outputs, dtype=np.float64)
+    return 1.0 - y[:, 0] if y.shape[1] == 1 else y[:, FAKE_INDEX]
 
 
 def fit_spec(source: ModelSource, height: int, width: int) -> PreprocessSpec:

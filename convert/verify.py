@@ -15,10 +15,11 @@ import numpy as np
 
 from edge_runtime.bundle import load_bundle
 from edge_runtime.detector import Detector
-from edge_runtime.types import FAKE_INDEX, LABELS, DetectorOptions
+from edge_runtime.types import LABELS, DetectorOptions
 from workbench.evaluation import predict_labels
 
 from .options import MIN_AGREEMENT
+from .source import fake_probabilities
 
 # A fake probability whose spread over the whole validation set is below this is "constant".
 COLLAPSE_STD = 1e-4
@@ -71,8 +72,7 @@ class VariantCheck:
 def keras_reference(
     model, x: np.ndarray, truth: np.ndarray, threshold: float, batch: int = 32
 ) -> Reference:
-    probs = np.asarray(model.predict(x, batch_size=batch, verbose=0), dtype=np.float64)
-    p_fake = probs[:, FAKE_INDEX]
+    p_fake = fake_probabilities(model.predict(x, batch_size=batch, verbose=0))
     return Reference(p_fake, predict_labels(p_fake, threshold), truth, threshold)
 
 

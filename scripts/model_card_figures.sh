@@ -44,3 +44,9 @@ for r in broad broad-v2; do
     "$PY" -m train shortcut-check --recipe "$r" --json "model_card/shortcut_$r.json" \
         > "model_card/shortcut_$r.md"
 done
+
+# "A published peer: MesoNet": v1 int8 beside MesoNet's bundles (models/peers/, made by
+# python -m train.mesonet + python -m convert: models/peers/README.md), every source.
+"$PY" -m benchmarks sources v1-int8 mesonet_meso4_df_fp32 mesonet_meso4_df_int8 \
+    mesonet_mesoinception4_df_fp32 mesonet_mesoinception4_df_int8 \
+    --json model_card/peers_sources.json > model_card/peers_sources.md

@@ -14,6 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA_ENV = "EDGE_DETECT_SHARED_DATA"
 SOURCES_FILE = REPO_ROOT / "train" / "sources.json"  # the list of labelled sources
 CHECKOUT_MODELS = REPO_ROOT / "models"  # the variants not in edge_runtime/models
+# Published peers' bundles (MesoNet), one folder each; not in the wheel (pyproject's
+# package-data globs take only models/'s own files).
+PEER_MODELS = CHECKOUT_MODELS / "peers"
 SHARED_WEIGHTS = REPO_ROOT.parent / "shared" / "weights"
 
 
