@@ -231,6 +231,7 @@ def _source_models(models: list[str]) -> list[str]:
 def sources(args: argparse.Namespace) -> int:
     """Accuracy per source of train/sources.json for each model, and its drop against the first."""
     from edge_runtime.fileio import atomic_write_json
+    from workbench.crops import read_crop_summary
     from workbench.evaluation import DataError, shared_data_dir
     from workbench.sources import load_sources, source_test_lists
 
@@ -253,7 +254,7 @@ def sources(args: argparse.Namespace) -> int:
         if not c.ok:
             print(f"{c.label}: failed: {c.error}", file=sys.stderr)
     rows = table_rows(source_list, columns)
-    sys.stdout.write(render(columns, rows))
+    sys.stdout.write(render(columns, rows, read_crop_summary(root)))
     if args.json_out:
         doc = document(
             source_list, root, args.limit_per_class, args.seed, args.threads, columns, rows

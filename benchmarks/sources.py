@@ -168,10 +168,24 @@ def _shown(path: str) -> str:
         return path
 
 
-def render(columns: list[ModelColumn], rows: list[dict[str, Any]]) -> str:
-    """The markdown table and one line per model (file, threshold, skipped images, failure)."""
+def _no_crop(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return ""
+    return f"{summary['images'] - summary['ok']} / {summary['images']}"
+
+
+def render(
+    columns: list[ModelColumn],
+    rows: list[dict[str, Any]],
+    crops: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """The markdown table and one line per model (file, threshold, skipped images, failure).
+    crops: a prepare-crops tree's per-source summaries (workbench.crops.read_crop_summary):
+    adds each source's images without a crop (no face, too small, unreadable), all splits."""
     ref = columns[0].label if columns else ""
     head = ["source / folder", "class", "family", "n"]
+    if crops:
+        head.append("no crop (all splits)")
     for i, c in enumerate(columns):
         head.append(f"{c.label} acc %")
         if i:
@@ -181,6 +195,8 @@ def render(columns: list[ModelColumn], rows: list[dict[str, Any]]) -> str:
     for row in rows:
         name = row["name"] if row["kind"] == "source" else f"{row['name']} (both classes)"
         cells = [name, row["class"], row["family"], str(row["n"])]
+        if crops:
+            cells.append(_no_crop(crops.get(row["name"])) if row["kind"] == "source" else "")
         for i, c in enumerate(columns):
             m = row["models"].get(c.label)
             if m is None:
@@ -202,6 +218,11 @@ def render(columns: list[ModelColumn], rows: list[dict[str, Any]]) -> str:
             lines.append(f"- {c.label}: failed: {c.error}")
     if columns and not columns[0].ok:
         lines.append(f"- no Δ column: the reference model ({ref}) failed")
+    if crops:
+        lines.append(
+            "- scored on the face stage's crops (`python -m train prepare-crops`); an image "
+            "without a crop is not in n: a real one is not called fake, a fake one not caught"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -123,3 +123,21 @@ def test_shipped_split_groups_match_their_files(name):
         pytest.skip(f"needs {folder}")
     names = [p.name for p in folder.iterdir()]
     assert all(split_key(src, n) != n for n in names)
+
+
+def test_sources_table_counts_images_without_a_crop():
+    from benchmarks.sources import ModelColumn, render, table_rows
+
+    figures = {
+        "threshold": 0.5,
+        "sources": [
+            {"source": "lfw_like", "class": "real", "family": "real", "n": 3, "accuracy": 1.0}
+        ],
+        "folders": [],
+    }
+    column = ModelColumn("m", "m", "m.tflite", 0.5, figures)
+    summary = {"lfw_like": {"images": 5, "ok": 3, "no_face": 1, "too_small": 0, "error": 1}}
+    text = render([column], table_rows(None, [column]), summary)
+    assert "no crop (all splits)" in text
+    assert "| lfw_like | real | real | 3 | 2 / 5 | 100.00 |" in text
+    assert "no crop" not in render([column], table_rows(None, [column]))
