@@ -7,6 +7,7 @@ shipped model's, train/recipes/default.json) and flags override single values.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -63,6 +64,41 @@ def parse_augment(text: str | None) -> tuple[str, ...]:
             f"--augment: unknown {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}"
         )
     return tuple(dict.fromkeys(names))  # de-duplicated, order kept
+
+
+# Flag text -> value (argparse types: their errors are argparse's one-line usage errors).
+
+
+def _range(text: str, kind):
+    parts = text.replace(",", "-").split("-")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LO-HI, got {text!r}")
+    try:
+        return (kind(parts[0]), kind(parts[1]))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO-HI numbers, got {text!r}") from None
+
+
+def source_weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=WEIGHT") from None
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def int_range(text: str):
+    return _range(text, int)
+
+
+def float_range(text: str):
+    return _range(text, float)
 
 
 @dataclass
