@@ -123,7 +123,7 @@ def resumed_config(cfg: TrainConfig) -> TrainConfig:
     for name in ("strategy", "cache_features", "in_memory", "memory_gb", "checkpoint"):
         setattr(resumed, name, getattr(cfg, name))
     resumed.out, resumed.resume, resumed.overwrite = str(run.path), str(run.path), False
-    return resumed.validate()
+    return resumed  # validated by run_fit, like every run's config
 
 
 __all__ = [

@@ -350,15 +350,10 @@ def _train(state: RunState) -> tuple[dict[str, Any], Evaluation, bool]:
 def run_fit(cfg: TrainConfig) -> FitResult:
     """Train one model from a recipe and write its run folder."""
     t_start = time.perf_counter()
-    cfg.validate()
-    chief = is_chief(cfg.strategy)
-    if cfg.cache_features == "on" and cfg.augment:
-        raise ConfigError(
-            "--cache-features on: augmentation changes what enters the frozen layers; "
-            "use --cache-features auto or off with --augment"
-        )
     if cfg.resume:
-        cfg = resumed_config(cfg)
+        cfg = resumed_config(cfg)  # the run's own recipe and data; this command's engine
+    cfg.validate()  # the one validation of a run's settings (train/settings.py)
+    chief = is_chief(cfg.strategy)
     layout, files, mix, sources = _list_files(cfg)
     run = _prepare_out(cfg, chief)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
