@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from train.config import (
-    RECIPE_FIELDS,
-    ConfigError,
-    TrainConfig,
-    config_from_recipe,
-    load_recipe,
-    parse_augment,
-    parse_trainable_layers,
-)
+from train.config import ConfigError, TrainConfig, parse_augment, parse_trainable_layers
+from train.recipe_files import RECIPE_FIELDS, config_from_recipe, load_recipe
 
 
 def test_report_recipe_file_is_the_dataclass_default():
@@ -97,7 +90,7 @@ def test_every_setting_is_one_flag_with_help_and_every_flag_is_kept():
 
 
 def test_every_recipe_file_fits_the_schema_and_validates(tmp_path):
-    from train.config import recipe_names
+    from train.recipe_files import recipe_names
 
     assert {"default", "report", "v3"} <= set(recipe_names())
     for name in recipe_names():

@@ -20,9 +20,10 @@ import numpy as np
 
 from workbench.run_folder import CHECKPOINT_FILE, CONFIG_FILE, RunFolder
 
-from .config import TrainConfig, config_of_run
+from .config import TrainConfig
 from .data import SplitFiles
 from .errors import ConfigError
+from .recipe_files import config_of_run
 
 
 @dataclass

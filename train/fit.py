@@ -3,7 +3,10 @@
 Run folder (workbench.run_folder names and writes every file): model.keras (best validation
 loss; written to a temporary name, then renamed), config.json, data_summary.json, history.json,
 curves.png, test_metrics.json, confusion_matrix.png, predictions.csv, and threshold.json when
---threshold-from-valid. The data paths (cached features, in memory, streamed) are train/splits.py.
+--threshold-from-valid. The data paths (cached features, in memory, streamed) are train/splits.py;
+the callbacks (the `epoch N/M` log lines) train/callbacks.py, the strategies train/strategy.py,
+the end of a run (scores, threshold, result files) train/fit_results.py, --resume's rules
+train/checkpoint.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A setting is a TrainConfig field (train/config.py) declared with `setting()`: its default, its
 flag's help, --help group, argparse type and choices, and the rule its value must follow. From
 that one declaration `python -m train fit` builds its flags (train/commands/fit.py), recipe
-files are checked (config.load_recipe) and a run's config is validated (TrainConfig.validate).
+files are checked (train/recipe_files.py) and a run's config is validated (TrainConfig.validate).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def float_range(text: str):
 
 # The settings schema: each TrainConfig field carries its flag's help, group, type and rules in
 # its metadata; `python -m train fit` builds its flags from them (train/commands/fit.py), recipe
-# files are checked against them (load_recipe) and validate() applies their rules.
+# files are checked against them (train/recipe_files.py) and validate() applies their rules.
 GROUPS = ("recipe", "preprocessing", "data", "sources", "engine")  # --help sections, in order
 
 

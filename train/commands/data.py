@@ -8,7 +8,7 @@ from edge_runtime.console import usage_error
 from workbench.crops import CropSettings
 from workbench.paths import shared_data_dir
 
-from ..config import comma_list
+from ..settings import comma_list
 from . import PROG
 
 

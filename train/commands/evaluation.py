@@ -7,7 +7,7 @@ import json
 
 from edge_runtime.console import usage_error
 
-from ..config import config_from_recipe
+from ..recipe_files import config_from_recipe
 from ..sources import SOURCES_FILE
 from . import PROG
 

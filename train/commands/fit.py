@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import DEFAULT_RECIPE, TrainConfig, config_from_recipe, load_recipe, recipe_names
+from ..config import TrainConfig
+from ..recipe_files import DEFAULT_RECIPE, config_from_recipe, load_recipe, recipe_names
 from ..settings import GROUPS, flag_name, settings
 
 # --help sections of the setting groups (train/settings.py GROUPS)
