@@ -9,16 +9,21 @@ resumed run continues exactly where the interrupted one stopped.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from workbench.run_folder import CHECKPOINT_FILE, RunFolder
+from workbench.run_folder import CHECKPOINT_FILE, CONFIG_FILE, RunFolder
 
+from .config import TrainConfig
+from .data import SplitFiles
 from .errors import ConfigError
+from .recipe_files import config_of_run
 
 
 @dataclass
@@ -92,4 +97,41 @@ def restore(trained, ck: Checkpoint) -> None:
             v.assign(value)
 
 
-__all__ = ["Checkpoint", "load_checkpoint", "restore", "save_checkpoint"]
+def run_fingerprint(cfg: TrainConfig, files: dict[str, SplitFiles]) -> str:
+    """What must not change between an interrupted run and its resumption."""
+    recipe = {k: v for k, v in cfg.to_dict().items() if k not in _ENGINE_FIELDS}
+    listed = {s: [x.path for x in f.samples] for s, f in files.items() if s != "test"}
+    text = json.dumps({"recipe": recipe, "files": listed}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Where and how a run executes, not what it computes: these may differ on --resume.
+_ENGINE_FIELDS = (
+    "out", "resume", "strategy", "cache_features", "in_memory", "memory_gb", "checkpoint",
+    "overwrite", "extra", "data",
+)  # fmt: skip
+
+
+def resumed_config(cfg: TrainConfig) -> TrainConfig:
+    """--resume RUN: the run's own recipe and data; the engine settings of this command."""
+    run = RunFolder(Path(cfg.resume))
+    recorded = run.config()
+    if not recorded:
+        raise ConfigError(f"--resume {cfg.resume}: no {CONFIG_FILE} (not a run folder)")
+    if not run.file(CHECKPOINT_FILE).is_file():
+        raise ConfigError(f"--resume {cfg.resume}: no {CHECKPOINT_FILE} (nothing to resume)")
+    resumed = config_of_run(recorded)
+    for name in ("strategy", "cache_features", "in_memory", "memory_gb", "checkpoint"):
+        setattr(resumed, name, getattr(cfg, name))
+    resumed.out, resumed.resume, resumed.overwrite = str(run.path), str(run.path), False
+    return resumed  # validated by run_fit, like every run's config
+
+
+__all__ = [
+    "Checkpoint",
+    "load_checkpoint",
+    "restore",
+    "resumed_config",
+    "run_fingerprint",
+    "save_checkpoint",
+]
