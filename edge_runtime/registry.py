@@ -54,7 +54,7 @@ class ModelEntry:
             object.__setattr__(self, "file", f"{FILE_STEM}_{version}_{variant}.tflite")
 
 
-_V1 = "edge-detect v1 (trained on the 140k faces sample)"
+_V1 = "edge-detect v1 (real vs StyleGAN faces of the 140k dataset)"
 MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("v1-fp32", f"{_V1}, float32", file=f"{FILE_STEM}_fp32.tflite"),
     ModelEntry("v1-fp16", f"{_V1}, float16 weights", file=f"{FILE_STEM}_fp16.tflite"),
