@@ -58,7 +58,7 @@ def _slug(text: str) -> str:
 
 def _models(models: list[str]) -> list[str]:
     """The models named, or every bundled variant edge_runtime finds."""
-    from edge_runtime.bundle import available_variants
+    from edge_runtime.registry import available_variants
 
     if models:
         return models
@@ -213,7 +213,7 @@ def plot(args: argparse.Namespace) -> int:
 def _source_models(models: list[str]) -> list[str]:
     """The models named, or every bundled variant edge_runtime finds by name (fp32 first: the
     reference), one per file."""
-    from edge_runtime.bundle import available_variants
+    from edge_runtime.registry import available_variants
 
     if models:
         return models

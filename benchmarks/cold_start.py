@@ -197,8 +197,14 @@ def top_imports(cmd_args: list[str], python: str, env: dict[str, str], n: int) -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge_runtime.registry import DEFAULT_MODEL
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--model", default="int8", help="variant name or .tflite path (default: int8)")
+    ap.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"model name or .tflite path (default: {DEFAULT_MODEL})",
+    )
     ap.add_argument(
         "--image",
         help="one image (default: edge_runtime/samples/astronaut_face.jpg, else a face from "

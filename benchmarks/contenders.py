@@ -176,11 +176,14 @@ def _check_images(folder: str | None, n: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from edge_runtime.registry import DEFAULT_MODEL
     from edge_runtime.types import usable_cores
     from workbench.evaluation import default_sample_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("models", nargs="*", default=["int8"], help="variants or .tflite files")
+    ap.add_argument(
+        "models", nargs="*", default=[DEFAULT_MODEL], help="model names or .tflite files"
+    )
     ap.add_argument("--threads", type=int, default=None, help="default: usable cores")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)

@@ -31,6 +31,7 @@ from PIL import Image
 from benchmarks.face_scenes import DATA, background, face_files, paste_faces
 from edge_runtime import faces as faces_module
 from edge_runtime.detector import Detector
+from edge_runtime.registry import DEFAULT_MODEL
 from edge_runtime.types import DetectorOptions, FaceOptions
 
 DEFAULT_SETS = ("faces140k_sample/test", "ciplab_real_and_fake", "lfw_faceswap/real")
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("accuracy", help="int8 accuracy and agreement, --faces auto vs none")
     a.add_argument("sets", nargs="*", default=list(DEFAULT_SETS))
-    a.add_argument("--model", default="int8")
+    a.add_argument("--model", default=DEFAULT_MODEL, help="model name or .tflite path")
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--limit", type=int, default=None, help="at most N images per class folder")
     lat = sub.add_parser("latency", help="end-to-end per whole photo and per crop")

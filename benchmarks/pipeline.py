@@ -265,13 +265,14 @@ def measure_sharing(model: str, images: list[str], n_threads: int, repeat: int) 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge_runtime.registry import DEFAULT_MODEL
     from workbench.evaluation import default_sample_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
         "what", nargs="?", default="all", choices=["all", "e2e", "folder", "decode", "sharing"]
     )
-    ap.add_argument("--model", default="int8")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="model name or .tflite path")
     ap.add_argument(
         "--threads", type=int, default=None, help="interpreter threads (default: usable cores)"
     )

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.bundle import DEFAULT_STEM
+from edge_runtime.registry import FILE_STEM
 from edge_runtime.types import VARIANTS
 
 QAT_MODES = ("auto", "on", "off")
@@ -50,7 +50,7 @@ class ConvertOptions:
     qat: QatOptions = field(default_factory=QatOptions)
     min_agreement: float = MIN_AGREEMENT
     threads: int = 1
-    stem: str = DEFAULT_STEM
+    stem: str = FILE_STEM
 
 
 __all__ = ["MIN_AGREEMENT", "QAT_MODES", "ConvertOptions", "QatOptions"]

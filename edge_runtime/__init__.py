@@ -1,8 +1,9 @@
 """edge_runtime: TensorFlow-free deepfake-face detection on TFLite interpreters."""
 
-from .bundle import ModelBundle, available_models, available_variants, load_bundle, save_bundle
+from .bundle import ModelBundle, load_bundle, save_bundle
 from .detector import Detector
 from .preprocess import load_image, load_resized, normalize
+from .registry import DEFAULT_MODEL, available_models, available_variants, list_models, resolve
 from .types import (
     LABELS,
     VARIANTS,
@@ -21,6 +22,7 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MODEL",
     "LABELS",
     "VARIANTS",
     "BundleInfo",
@@ -37,9 +39,11 @@ __all__ = [
     "PreprocessSpec",
     "available_models",
     "available_variants",
+    "list_models",
     "load_bundle",
     "load_image",
     "load_resized",
     "normalize",
+    "resolve",
     "save_bundle",
 ]

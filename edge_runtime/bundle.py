@@ -4,7 +4,8 @@ The sidecar holds labels (fake = 0, real = 1), input size, normalisation, resize
 variant, the sha256 of the .tflite and the training run it came from. A plain .tflite without
 a sidecar still loads: with the bundle packed inside it when it carries one (the Android assets
 hold `bundle.json` among their TFLite metadata files, a zip appended to the flatbuffer), else
-with the defaults (MobileNet scaling, the report's labels).
+with the defaults (MobileNet scaling, the report's labels). Model names (int8, v2-int8, ...)
+and the folders searched for them are edge_runtime/registry.py's.
 """
 
 from __future__ import annotations
@@ -25,16 +26,10 @@ from .bundle_schema import (
     parse_bundle,
 )
 from .fileio import atomic_write_bytes, atomic_write_json, sha256_bytes
-from .types import KEPT_MODELS, VARIANTS, BundleInfo, ModelError, model_names, plain_variant
+from .registry import resolve_path
+from .types import BundleInfo, ModelError
 
 SIDECAR_SUFFIX = ".bundle.json"
-PACKAGE_MODELS = Path(__file__).resolve().parent / "models"  # the default int8 (in git here)
-# The other variants live in the checkout's models/; pyproject.toml maps that folder to the
-# package `edge_runtime.variants`, so an installed wheel carries them here (README "Packaging").
-PACKAGE_VARIANTS = Path(__file__).resolve().parent / "variants"
-CHECKOUT_MODELS = Path(__file__).resolve().parent.parent / "models"
-MODELS_ENV = "EDGE_DETECT_MODELS"  # a folder of bundles, searched first
-DEFAULT_STEM = "edge_detect_mobilenet"
 # A model's own copy of its bundle among its TFLite metadata files (no sha256: a file cannot
 # hold its own hash). Read when a .tflite is copied without its sidecar.
 PACKED_BUNDLE_NAME = "bundle.json"
@@ -67,96 +62,6 @@ def sidecar_path(tflite_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + SIDECAR_SUFFIX)
 
 
-def model_sources() -> list[tuple[str, Path]]:
-    """Where bundled variant names are looked up, in order: (what it is, folder)."""
-    sources = []
-    env = os.environ.get(MODELS_ENV)
-    if env:
-        sources.append((f"${MODELS_ENV}", Path(env)))
-    sources += [
-        ("package", PACKAGE_MODELS),
-        ("package", PACKAGE_VARIANTS),
-        ("checkout", CHECKOUT_MODELS),
-    ]
-    # A copy of the package installed elsewhere, run from a checkout root, sees its models/.
-    cwd_models = Path.cwd() / "models"
-    if cwd_models.resolve() != CHECKOUT_MODELS:
-        sources.append(("working directory", cwd_models))
-    return sources
-
-
-def search_dirs() -> list[Path]:
-    return [folder for _, folder in model_sources()]
-
-
-def variant_filename(variant: str) -> str:
-    """The file of a bundled model name: int8 -> edge_detect_mobilenet_int8.tflite; a kept
-    generation's v2-int8 -> edge_detect_mobilenet_v2_int8.tflite."""
-    return f"{DEFAULT_STEM}_{plain_variant(variant).replace('-', '_')}.tflite"
-
-
-def find_variant(variant: str) -> tuple[str, Path] | None:
-    """(where it comes from, .tflite path) of a bundled variant, or None when it is nowhere."""
-    for source, folder in model_sources():
-        candidate = folder / variant_filename(variant)
-        if candidate.is_file():
-            return source, candidate
-    return None
-
-
-def how_to_get(variant: str) -> str:
-    """Every way to make a missing bundled variant available, for error messages."""
-    name = variant_filename(variant)
-    return (
-        f"install edge-detect from a full checkout (pip install .: the wheel carries "
-        f"{', '.join((*VARIANTS, *KEPT_MODELS))}), or set ${MODELS_ENV} to a folder holding "
-        f"{name} and "
-        f"{sidecar_path(name).name}, or give the file's path (-m path/to/{name})"
-    )
-
-
-def resolve_model(model: str | os.PathLike) -> Path:
-    """A bundled model name (fp32, fp16, dynamic, int8, v1-int8, ...: types.model_names) or a
-    path -> the .tflite path."""
-    text = os.fspath(model)
-    if text in model_names():
-        found = find_variant(text)
-        if found:
-            return found[1]
-        where = ", ".join(str(d) for d in search_dirs())
-        raise ModelError(
-            f"{text}: bundled variant not found (looked in {where}); {how_to_get(text)}"
-        )
-    p = Path(text)
-    if p.is_dir():
-        raise ModelError(f"{text}: is a directory, expected a .tflite file")
-    if not p.exists():
-        raise ModelError(
-            f"{text}: no such model file (or bundled model name: {', '.join(model_names())})"
-        )
-    return p
-
-
-def _available(names) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for name in names:
-        try:
-            found[name] = resolve_model(name)
-        except ModelError:
-            pass
-    return found
-
-
-def available_variants() -> dict[str, Path]:
-    """The shipped detector's variants that are found (one model: what benchmarks compare)."""
-    return _available(VARIANTS)
-
-
-def available_models() -> dict[str, Path]:
-    """The variants and the kept generations' models (v2-int8, ...) that are found."""
-    return _available((*VARIANTS, *KEPT_MODELS))
-
-
 def check_tflite_bytes(content: bytes, name: str) -> None:
     if len(content) == 0:
         raise ModelError(f"{name}: empty model file (0 bytes)")
@@ -165,23 +70,21 @@ def check_tflite_bytes(content: bytes, name: str) -> None:
 
 
 def load_bundle(model: str | os.PathLike) -> ModelBundle:
-    path = resolve_model(model)
+    """A registered model name (edge_runtime/registry.py) or a .tflite path -> its bundle."""
+    path = resolve_path(model)
     try:
         content = path.read_bytes()
     except OSError as e:
         raise ModelError(f"{path}: cannot read model ({e.strerror or e})") from None
     check_tflite_bytes(content, str(path))
-    side = sidecar_path(path)
     digest = sha256_bytes(content)
-    if side.is_file():
-        info, warnings = _read_sidecar(side)
-        if info.sha256 and info.sha256 != digest:
-            raise ModelError(
-                f"{path}: sha256 {digest[:12]}... does not match its bundle metadata "
-                f"({info.sha256[:12]}...); the .tflite was replaced without its {SIDECAR_SUFFIX}"
-            )
-    else:
-        info, warnings = packed_info(content, str(path)) or (None, [])
+    info, warnings = read_info(path, content)
+    # Only a sidecar's hash is checked: a packed copy may carry its source model's.
+    if sidecar_path(path).is_file() and info.sha256 and info.sha256 != digest:
+        raise ModelError(
+            f"{path}: sha256 {digest[:12]}... does not match its bundle metadata "
+            f"({info.sha256[:12]}...); the .tflite was replaced without its {SIDECAR_SUFFIX}"
+        )
     recorded = info is not None
     if info is None:
         info = BundleInfo(description="plain .tflite without bundle metadata (defaults assumed)")
@@ -192,6 +95,21 @@ def load_bundle(model: str | os.PathLike) -> ModelBundle:
         has_metadata=recorded,
         warnings=tuple(warnings),
     )
+
+
+def read_info(path: Path, content: bytes | None = None) -> tuple[BundleInfo | None, list[str]]:
+    """A model file's recorded facts, checked against the one schema (bundle_schema): its
+    sidecar when it has one, else the bundle packed in the .tflite (`content`, read when not
+    given), else (None, []): a plain .tflite. The sidecar's sha256 is not checked here."""
+    side = sidecar_path(path)
+    if side.is_file():
+        return _read_sidecar(side)
+    if content is None:
+        try:
+            content = path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"{path}: cannot read model ({e.strerror or e})") from None
+    return packed_info(content, str(path)) or (None, [])
 
 
 def _read_sidecar(side: Path) -> tuple[BundleInfo, list[str]]:

@@ -31,7 +31,14 @@ import math
 from typing import Any
 
 from .preprocess import CROP_MODES, RESIZE_METHODS
-from .types import DEFAULT_TEMPERATURE, LABELS, BundleInfo, ModelError, PreprocessSpec
+from .types import (
+    DEFAULT_TEMPERATURE,
+    LABELS,
+    BundleInfo,
+    ModelError,
+    PreprocessSpec,
+    check_threshold,
+)
 
 # What a model's output values are, as its bundle declares (BundleInfo.output); check_output
 # in bundle.py verifies the declaration against the graph's last op.
@@ -145,9 +152,11 @@ def parse_bundle(d: Any, where: str, *, packed: bool = False) -> tuple[BundleInf
         raise ModelError(f"{where}: bundle metadata must be a JSON object, got {type(d).__name__}")
     warnings: list[str] = []
     _unknown(d, TOP_KEYS, where, "", warnings)
-    threshold = _number(where, "threshold", _required(d, where, "threshold"))
-    if not 0.0 <= threshold <= 1.0:
-        _fail(where, "threshold", f"must be in [0, 1] (a P(fake)), got {threshold:g}")
+    threshold = check_threshold(
+        _number(where, "threshold", _required(d, where, "threshold")),
+        f"{where}: bundle key 'threshold'",
+        ModelError,
+    )
     if "output" not in d:
         warnings.append(f"{where}: bundle key 'output' missing; assumed {DEFAULT_OUTPUT!r}")
     if "sha256" not in d and not packed:

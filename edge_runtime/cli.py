@@ -33,6 +33,8 @@ from .console import (
     setup_logging,
     usage_error,
 )
+from .registry import DEFAULT_MODEL, names_help
+from .types import DEFAULT_FACE_MODE, FACE_MODES
 
 PROG = "edge-detect"
 # Kept under these names: tests and other modules refer to them.
@@ -113,10 +115,10 @@ def detect_parser() -> ArgumentParser:
     p.add_argument(
         "-m",
         "--model",
-        default="int8",
-        help=f"a bundled model ({_model_names_help()}; `edge-detect models` lists them) or a "
-        "path to a .tflite file (its <stem>.bundle.json sidecar is read when present)  "
-        "[default: int8]",
+        default=DEFAULT_MODEL,
+        help=f"a bundled model ({names_help()}; `edge-detect models` lists them) or a "
+        "path to a .tflite file (its <stem>.bundle.json sidecar is read when present, else a "
+        f"bundle.json packed in it)  [default: {DEFAULT_MODEL}]",
     )
     p.add_argument(
         "-t",
@@ -146,12 +148,12 @@ def detect_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--faces",
-        choices=("auto", "all", "largest", "none"),
-        default="auto",
+        choices=FACE_MODES,
+        default=DEFAULT_FACE_MODE,
         help="auto/all: find every face in the photo, align it and classify it (one row per "
         "face; the image's verdict is its most-likely-fake face; no face -> 'no face'); "
         "largest: only the largest face; none: classify the whole image as one face crop "
-        "(for inputs that are already aligned crops)  [default: auto]",
+        f"(for inputs that are already aligned crops)  [default: {DEFAULT_FACE_MODE}]",
     )
     p.add_argument(
         "--annotate",
@@ -246,10 +248,10 @@ def info_parser() -> ArgumentParser:
     p.add_argument(
         "model",
         nargs="?",
-        default="int8",
+        default=DEFAULT_MODEL,
         metavar="MODEL",
-        help="a bundled variant (fp32, fp16, dynamic, int8) or a path to a .tflite file  "
-        "[default: int8]",
+        help=f"a bundled model ({names_help()}) or a path to a .tflite file  "
+        f"[default: {DEFAULT_MODEL}]",
     )
     p.add_argument("--json", dest="json_out", action="store_true", help="one JSON object")
     p.add_argument(
@@ -613,20 +615,13 @@ def run_info(args: argparse.Namespace) -> int:
     return EXIT_OK if report.loads else EXIT_INPUT_FAILED  # 1: described, but cannot run
 
 
-def _model_names_help() -> str:
-    from .types import KEPT_MODELS, MODEL_VERSION, VARIANTS
-
-    kept = f", {', '.join(KEPT_MODELS)}" if KEPT_MODELS else ""
-    version = MODEL_VERSION
-    return f"{', '.join(VARIANTS)}: the {version} detector, also as {version}-int8 etc.{kept}"
-
-
 def models_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=f"{PROG} models",
-        description=f"List the bundled models ({_model_names_help()}): where each is found "
-        "(package, $EDGE_DETECT_MODELS, checkout, working directory), its file and size, and how "
-        "to get one that is missing.",
+        description=f"List the bundled models ({names_help()}; edge_runtime/registry.py): "
+        "where each is found (package, $EDGE_DETECT_MODELS, checkout, working directory), its "
+        "file and size, and how to get one that is missing; --json adds each one's generation, "
+        "description and the threshold, labels and preprocessing its bundle records.",
         epilog="Exit status 0: every model found; 1: some model is missing.",
     )
     p.add_argument("--json", dest="json_out", action="store_true", help="one JSON object")
@@ -634,24 +629,9 @@ def models_parser() -> ArgumentParser:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .bundle import find_variant, how_to_get, model_sources
-    from .types import KEPT_MODELS, VARIANTS
+    from .registry import list_models, model_sources
 
-    rows = []
-    for variant in (*VARIANTS, *KEPT_MODELS):
-        found = find_variant(variant)
-        if found:
-            source, path = found
-            rows.append(
-                {
-                    "variant": variant,
-                    "from": source,
-                    "path": str(path),
-                    "size_bytes": path.stat().st_size,
-                }
-            )
-        else:
-            rows.append({"variant": variant, "from": None, "missing": how_to_get(variant)})
+    rows = list_models()
     if args.json_out:
         searched = [{"from": s, "folder": str(f)} for s, f in model_sources()]
         print(json.dumps({"variants": rows, "searched": searched}, ensure_ascii=False))

@@ -39,6 +39,7 @@ from .types import (
     ModelError,
     PreprocessSpec,
     calibrated,
+    check_threshold,
     label_for,
     usable_cores,
 )
@@ -124,7 +125,7 @@ class PreparedImage:
 class Detector:
     """Classifies face images as fake or real. One Detector may be shared between threads.
 
-    >>> det = Detector(DetectorOptions(model="int8", num_threads=4))
+    >>> det = Detector(DetectorOptions(num_threads=4))  # the default model (registry.py)
     >>> det.detect("face.jpg").label
     """
 
@@ -173,13 +174,11 @@ class Detector:
         self.labels = labels
         self.fake_index = labels.index("fake")
         self.temperature = self.bundle.info.temperature
-        self.threshold = (
+        self.threshold = check_threshold(
             self.options.threshold
             if self.options.threshold is not None
             else self.bundle.info.threshold
         )
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
         self._table = input_table(self.spec, self._in)
         self.face_options = self.options.faces
         self.workers = decode_workers(

@@ -6,29 +6,14 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The model names, their files and the default model are the registry's (edge_runtime/registry.py).
+from .registry import DEFAULT_MODEL
+from .registry import VARIANTS as VARIANTS  # the kinds convert makes, importable here as before
+
 # The report's label order: index 0 = fake, index 1 = real (Keras flow_from_directory order).
 LABELS: tuple[str, ...] = ("fake", "real")
 FAKE_INDEX = 0
 REAL_INDEX = 1
-
-VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
-# The detector generation the plain variant names belong to ("int8" is then also "v1-int8"),
-# and other generations' files kept by name so users can compare them (MODEL_CARD.md).
-MODEL_VERSION = "v1"
-KEPT_MODELS: tuple[str, ...] = ("v2-int8",)
-
-
-def model_names() -> tuple[str, ...]:
-    """Every name -m accepts for a bundled model: the variants, the same with the shipped
-    generation's prefix (v1-int8 = int8), and the kept generations' models."""
-    return (*VARIANTS, *(f"{MODEL_VERSION}-{v}" for v in VARIANTS), *KEPT_MODELS)
-
-
-def plain_variant(name: str) -> str:
-    """A model name -> the variant name its file goes by: v1-int8 -> int8 while v1 ships."""
-    version, _, variant = name.partition("-")
-    return variant if version == MODEL_VERSION and variant in VARIANTS else name
-
 
 # The decision rule, used by the Detector, convert's verification, train's metrics and the
 # benchmarks: an image is fake when P(fake) >= threshold (a tie is fake). 0.5 = argmax of the
@@ -39,6 +24,15 @@ DEFAULT_THRESHOLD = 0.5
 def is_fake(p_fake, threshold: float = DEFAULT_THRESHOLD):
     """The rule, for one probability (-> bool) or a numpy array of them (-> bool array)."""
     return p_fake >= threshold
+
+
+def check_threshold(threshold: float, where: str = "threshold", error=ValueError) -> float:
+    """A threshold as a float when it is a probability (in [0, 1], ends included), else
+    `error` (ValueError, ModelError, ...) naming `where`: the one range check of the rule."""
+    value = float(threshold)
+    if not 0.0 <= value <= 1.0:
+        raise error(f"{where} must be in [0, 1] (a P(fake)), got {value:g}")
+    return value
 
 
 def label_for(p_fake: float, threshold: float = DEFAULT_THRESHOLD) -> str:
@@ -177,7 +171,7 @@ class BundleInfo:
 class DetectorOptions:
     """How to run a detector (style of tensorflow/examples' ImageClassifierOptions)."""
 
-    model: str = "int8"  # a bundled variant name or a path to a .tflite / bundle
+    model: str = DEFAULT_MODEL  # a registered model name (registry.py) or a .tflite path
     num_threads: int = field(default_factory=usable_cores)
     threshold: float | None = None  # None: the bundle's own threshold
     backend: str | None = None  # None: best available (ai_edge_litert, tflite_runtime, tensorflow)
@@ -189,13 +183,16 @@ class DetectorOptions:
     interpreters: int = 1
     # The face stage (find, align and classify every face): pass FaceOptions() to turn it on.
     # The API's default stays mode "none" (the whole input is one face crop) so existing callers
-    # that feed crops (evaluation, conversion checks) are unchanged; the CLI's default is "auto".
-    faces: FaceOptions = field(default_factory=lambda: FaceOptions(mode="none"))
+    # that feed crops (evaluation, conversion checks) are unchanged; the CLI's default is
+    # FaceOptions' own (DEFAULT_FACE_MODE).
+    faces: FaceOptions = field(default_factory=lambda: FaceOptions(mode=FACES_OFF))
 
 
 # What the face stage does with an image: "auto" (the default; today the same as "all"), "all"
 # faces, only the "largest" one, or "none": no face stage, the whole image is one face crop.
 FACE_MODES: tuple[str, ...] = ("auto", "all", "largest", "none")
+DEFAULT_FACE_MODE = "auto"  # FaceOptions() and the CLI's --faces
+FACES_OFF = "none"
 # A face whose aligned crop spans fewer source pixels than this is reported as too small and not
 # classified: below it the 224-pixel network input would be more than 2x upsampled mush.
 MIN_FACE_CROP_PX = 112
@@ -205,7 +202,7 @@ MIN_FACE_CROP_PX = 112
 class FaceOptions:
     """How the face stage runs (edge_runtime.faces)."""
 
-    mode: str = "auto"  # one of FACE_MODES
+    mode: str = DEFAULT_FACE_MODE  # one of FACE_MODES
     # Detector score threshold. MediaPipe's own is 0.5; at 0.65 synthetic scenes keep the same
     # recall for faces >= 64 px with a third of the false detections (benchmarks.face_scenes).
     min_score: float = 0.65
@@ -219,7 +216,7 @@ class FaceOptions:
 
     @property
     def enabled(self) -> bool:
-        return self.mode != "none"
+        return self.mode != FACES_OFF
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.data import synthetic_jpeg
-from edge_runtime.bundle import available_variants
 from edge_runtime.detector import Detector, quantize
 from edge_runtime.preprocess import load_resized, normalize
+from edge_runtime.registry import available_variants
 from edge_runtime.types import VARIANTS, DetectorOptions
 
 REAL_VARIANTS = available_variants()

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 from edge_runtime import Detector, DetectorOptions, ModelError
-from edge_runtime.bundle import PACKAGE_MODELS, load_bundle, sidecar_path, variant_filename
+from edge_runtime.bundle import load_bundle, sidecar_path
+from edge_runtime.registry import DEFAULT_MODEL, PACKAGE_MODELS, filename
 from edge_runtime.types import DEFAULT_TEMPERATURE, calibrated, label_for
 from tests.test_cli import run_cli
 
-SHIPPED = PACKAGE_MODELS / variant_filename("int8")
+SHIPPED = PACKAGE_MODELS / filename(DEFAULT_MODEL)
 SAMPLE = PACKAGE_MODELS.parent / "samples" / "astronaut_face.jpg"
 SHIPPED_META = json.loads(sidecar_path(SHIPPED).read_text())
 
@@ -119,7 +120,7 @@ def test_defaulted_or_unknown_keys_are_named_in_a_warning(tmp_path, meta, needle
 
 
 def test_shipped_bundles_load_without_warnings():
-    from edge_runtime.bundle import available_models
+    from edge_runtime.registry import available_models
 
     for name, path in available_models().items():
         assert load_bundle(path).warnings == (), name

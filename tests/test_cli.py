@@ -23,9 +23,9 @@ from tests.image_cases import BAD_CASES, VALID_CASES, asymmetric_rgb
 
 
 def _default_model_present() -> bool:
-    from edge_runtime.bundle import available_variants
+    from edge_runtime.registry import DEFAULT_MODEL, available_variants
 
-    return "int8" in available_variants()
+    return DEFAULT_MODEL in available_variants()
 
 
 @dataclass

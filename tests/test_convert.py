@@ -106,8 +106,8 @@ def test_four_variants_load_in_edge_runtime_and_agree_with_keras(converted, run_
     import keras
 
     from edge_runtime import Detector, DetectorOptions, load_bundle
-    from edge_runtime.bundle import variant_filename
     from edge_runtime.inspect_model import read_model_facts
+    from edge_runtime.registry import filename
 
     result, out = converted
     assert result.passed, result.report.failures
@@ -116,7 +116,7 @@ def test_four_variants_load_in_edge_runtime_and_agree_with_keras(converted, run_
     keras_fake = model.predict(valid.x, verbose=0)[:, 0]
     keras_labels = keras_fake < 0.5
     for variant, tol in TOLERANCE.items():
-        path = out / variant_filename(variant)
+        path = out / filename(variant)  # convert writes the names the registry finds
         bundle = load_bundle(path)
         det = Detector(DetectorOptions(model=str(path), num_threads=1), bundle=bundle)
         fake = np.array([det.fake_probability(x) for x in valid.x])

@@ -11,6 +11,7 @@ from edge_runtime.types import (
     DEFAULT_THRESHOLD,
     ModelError,
     PreprocessSpec,
+    check_threshold,
     is_fake,
     label_for,
     threshold_or_default,
@@ -23,6 +24,21 @@ def test_fake_when_p_reaches_the_threshold():
     assert label_for(0.5, 0.5) == "fake" and label_for(0.4999, 0.5) == "real"
     assert is_fake(np.array([0.2, 0.7]), 0.7).tolist() == [False, True]
     assert predict_labels([0.5, 0.49999, 0.8]).tolist() == [0, 1, 0]  # DEFAULT_THRESHOLD
+
+
+def test_one_threshold_range_check(tiny_bundles):
+    # The Detector, the bundle schema, train evaluate and the run folder all call this one.
+    from edge_runtime import Detector, DetectorOptions
+
+    assert check_threshold(0) == 0.0 and check_threshold(1) == 1.0
+    for bad in (-0.01, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="threshold must be in \\[0, 1\\]"):
+            check_threshold(bad)
+    with pytest.raises(ModelError, match="^here: threshold must be in"):
+        check_threshold(2, "here: threshold", ModelError)
+    options = DetectorOptions(model=str(tiny_bundles["fp32"]), num_threads=1, threshold=1.5)
+    with pytest.raises(ValueError, match="threshold must be in .*, got 1.5"):
+        Detector(options)
 
 
 def test_an_explicit_zero_threshold_stays_zero():
@@ -61,7 +77,7 @@ def test_run_folder_threshold_lives_in_threshold_json(tmp_path):
     assert run.threshold() == (0.0, str(tmp_path / THRESHOLD_FILE))
     assert run.preprocess() == PreprocessSpec(height=64, width=64)
     (tmp_path / THRESHOLD_FILE).write_text(json.dumps({"threshold": 3}))
-    with pytest.raises(ModelError, match="not in \\[0, 1\\]"):
+    with pytest.raises(ModelError, match="threshold must be in \\[0, 1\\]"):
         run.threshold()
     (tmp_path / THRESHOLD_FILE).write_text("{broken")
     with pytest.raises(ModelError, match="unreadable JSON"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_runtime import Detector, DetectorOptions
-from edge_runtime.bundle import PACKAGE_MODELS, variant_filename
+from edge_runtime.registry import DEFAULT_MODEL, PACKAGE_MODELS, filename
 
 SAMPLES = Path(__file__).resolve().parent.parent / "edge_runtime" / "samples"
 GOLDEN_INT8 = {  # file -> (P(fake), label); both are real NASA photos
@@ -26,7 +26,7 @@ TOLERANCE = 0.02
 
 @pytest.fixture(scope="module")
 def shipped_int8():
-    model = PACKAGE_MODELS / variant_filename("int8")
+    model = PACKAGE_MODELS / filename(DEFAULT_MODEL)
     assert model.is_file(), f"the shipped int8 model is missing: {model}"
     return Detector(DetectorOptions(model=str(model), num_threads=1))
 

@@ -102,8 +102,8 @@ def test_op_codes_match_the_schema():
 
 
 def test_output_op_of_shipped_and_tiny_models(tiny_bundles, tiny_output_models):
-    from edge_runtime.bundle import available_models
     from edge_runtime.inspect_model import OP_LOGISTIC, OP_SOFTMAX, output_op
+    from edge_runtime.registry import available_models
 
     for path in [*tiny_bundles.values(), *available_models().values()]:
         assert output_op(path.read_bytes()) == OP_SOFTMAX, path

@@ -183,7 +183,7 @@ def test_reports_without_rows_or_per_image_scores_are_refused():
 
 def test_every_bundled_model_name_is_a_model_for_the_train_commands():
     # evaluate / stability / ship-check take the names -m takes (v1-int8, v2-int8, ...)
-    from edge_runtime.types import model_names
+    from edge_runtime.registry import model_names
     from train.evaluate import RuntimeScorer, make_scorer
 
     for name in model_names():

@@ -62,7 +62,8 @@ def add_calibrate(sub) -> None:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every output checked before minutes of scoring: nothing overwritten unless asked."""
-    from edge_runtime.bundle import resolve_model, sidecar_path
+    from edge_runtime.bundle import sidecar_path
+    from edge_runtime.registry import resolve_path
 
     taken = [Path(args.out) / name for name in OUTPUT_FILES]
     if args.write_bundle:
@@ -70,7 +71,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if target.suffix != ".tflite":
             usage_error(COMMAND, f"--write-bundle {target}: must end in .tflite")
         try:
-            same = target.resolve() == resolve_model(args.model).resolve()
+            same = target.resolve() == resolve_path(args.model).resolve()
         except Exception:  # noqa: BLE001 - an unresolvable model fails later with its own line
             same = False
         if same:

@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.types import PreprocessSpec, model_names, usable_cores
+from edge_runtime.registry import entry, model_names
+from edge_runtime.types import PreprocessSpec, check_threshold, usable_cores
 from workbench.evaluation import CONVENTION, BinaryMetrics, binary_metrics, markdown_table
 from workbench.run_folder import RunFolder
 
 from .data import Skipped, SplitFiles, eval_set, limit_per_class
 from .errors import ConfigError
+
+THRESHOLD_ARG = ("--threshold", ConfigError)  # where a bad threshold is reported, and how
 
 log = logging.getLogger(__name__).info  # progress lines on stderr (console.setup_logging)
 
@@ -124,7 +127,7 @@ def make_scorer(model: str, batch_size: int = 64, num_threads: int | None = None
         if not p.is_file():
             raise ConfigError(f"{model}: no such Keras model file")
         return KerasScorer(p, batch_size)
-    if p.suffix == ".tflite" or model in model_names() or p.name.endswith(".bundle.json"):
+    if p.suffix == ".tflite" or entry(model) or p.name.endswith(".bundle.json"):
         if p.name.endswith(".bundle.json"):
             model = str(p.with_name(p.name[: -len(".bundle.json")] + ".tflite"))
         return RuntimeScorer(model, num_threads)
@@ -147,9 +150,7 @@ def evaluate_sets(
         raise ConfigError("no evaluation set given")
     listed = [eval_set(s) for s in sets]  # every folder checked before the model loads
     scorer = make_scorer(model, batch_size, num_threads)
-    t = threshold if threshold is not None else scorer.threshold
-    if not 0.0 <= t <= 1.0:
-        raise ConfigError(f"--threshold: {t} not in [0, 1]")
+    t = check_threshold(threshold if threshold is not None else scorer.threshold, *THRESHOLD_ARG)
     rows = []
     names = _unique_names(sets, [f.name for f in listed])
     for name, path, files in zip(names, sets, listed):
@@ -178,9 +179,7 @@ def evaluate_sources(
     sources = load_sources(sources_file)
     mix = build_mix(sources, root, (), limit, seed)
     scorer = make_scorer(model, batch_size, num_threads)
-    t = threshold if threshold is not None else scorer.threshold
-    if not 0.0 <= t <= 1.0:
-        raise ConfigError(f"--threshold: {t} not in [0, 1]")
+    t = check_threshold(threshold if threshold is not None else scorer.threshold, *THRESHOLD_ARG)
     rows = []
     for src in sources.sources:
         files = mix.per_source_test[src.name]

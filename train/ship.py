@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.registry import DEFAULT_ENTRY
 from edge_runtime.types import is_fake
 
 from .errors import ConfigError
@@ -43,7 +44,8 @@ IN_DISTRIBUTION_FOLDER = "faces140k_sample"  # the report's test split, both cla
 IN_DISTRIBUTION_DROP_PP = 2.0  # the candidate may be at most this far below the current model
 INT8_SIZE_LIMIT = 4_500_000  # bytes ("int8 <= 4.5 MB")
 AGREEMENT_LIMIT = 0.97  # same verdict from int8 and float, per source
-DEFAULT_CURRENT = "v1-int8"  # the model the 140k check compares with
+# The model the 140k check compares with: the default model, by its generation name (v1-int8).
+DEFAULT_CURRENT = DEFAULT_ENTRY.name
 
 
 def rule_summary() -> str:
@@ -292,14 +294,14 @@ def ship_check(
     num_threads: int | None = None,
 ) -> tuple[list[Check], dict[str, Any]]:
     """The checks, and the whole decision as JSON: every figure, the verdict, the reports."""
-    from edge_runtime.bundle import resolve_model
+    from edge_runtime.registry import resolve_path
 
     if candidate_int8.endswith(".json"):
         raise ConfigError(
             "CANDIDATE_INT8 must be the .tflite or a bundled name, not a report or bundle "
             "(its file size is checked)"
         )
-    size = resolve_model(candidate_int8).stat().st_size
+    size = resolve_path(candidate_int8).stat().st_size
     models = {
         "current": current,
         "candidate_int8": candidate_int8,

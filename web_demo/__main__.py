@@ -7,6 +7,7 @@ import sys
 from edge_runtime.console import ArgumentParser, usage_error
 from edge_runtime.types import ModelError
 
+from .manifest import MODEL
 from .server import NODE_MODULES, make_server
 
 
@@ -24,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--model",
-        default="int8",
-        help="registry name of the model whose client-input asset "
-        "the page runs (default int8, the shipped detector)",
+        default=MODEL,
+        help="registry name (edge_runtime/registry.py) of the model whose client-input asset "
+        f"the page runs (default {MODEL}, the shipped detector)",
     )
     args = parser.parse_args(argv)
     if not (NODE_MODULES / "@litertjs" / "core").is_dir():

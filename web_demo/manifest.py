@@ -15,12 +15,13 @@ from pathlib import Path
 from edge_runtime import align, faces
 from edge_runtime.bundle import load_bundle
 from edge_runtime.preprocess import MIN_SIDE
+from edge_runtime.registry import DEFAULT_MODEL
 from edge_runtime.types import FaceOptions, ModelError, PreprocessSpec
 
 REPO = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO / "android_demo_assets"
 ASSETS_INDEX = ASSETS_DIR / "assets.json"
-MODEL = "int8"  # the registry name of the shipped detector (edge-detect's default -m)
+MODEL = DEFAULT_MODEL  # the shipped detector (edge-detect's default -m)
 MODELS_URL = "models/"  # where the server maps the model files (web_demo/server.py)
 
 

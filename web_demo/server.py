@@ -9,7 +9,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .manifest import MODELS_URL, build
+from .manifest import MODEL, MODELS_URL, build
 
 WEB_DIR = Path(__file__).resolve().parent
 NODE_MODULES = WEB_DIR / "node_modules"
@@ -55,7 +55,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 def make_server(
-    host: str = "127.0.0.1", port: int = 8000, model: str = "int8"
+    host: str = "127.0.0.1", port: int = 8000, model: str = MODEL
 ) -> ThreadingHTTPServer:
     """The server (not yet serving); port 0 picks a free one (server.server_address)."""
     manifest, models = build(model)

@@ -33,6 +33,7 @@ from typing import Any
 from edge_runtime.detector import Detector
 from edge_runtime.faces import align_faces
 from edge_runtime.fileio import atomic_write_bytes, atomic_write_json
+from edge_runtime.registry import DEFAULT_MODEL
 from edge_runtime.types import DetectorOptions, FaceOptions, ImageError
 
 from .sources import CROP_SUFFIX, SPLITS, Source, SourceList, _image_files
@@ -48,7 +49,7 @@ CROPS_VERSION = 1  # bump when the crop rule changes: older trees are then rebui
 class CropSettings:
     """What decides the crops (an index made with other settings is stale)."""
 
-    model: str = "int8"  # whose preprocessing spec sets the decode-size rule
+    model: str = DEFAULT_MODEL  # whose preprocessing spec sets the decode-size rule
     min_score: float = FaceOptions.min_score
     min_crop_px: int = FaceOptions.min_crop_px
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_runtime.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
-from edge_runtime.types import DEFAULT_THRESHOLD, ModelError, PreprocessSpec
+from edge_runtime.types import DEFAULT_THRESHOLD, ModelError, PreprocessSpec, check_threshold
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -128,9 +128,8 @@ class RunFolder:
         data = self._json(THRESHOLD_FILE)
         value = (data or {}).get("threshold")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not 0.0 <= float(value) <= 1.0:
-                raise ModelError(f"{self.path / THRESHOLD_FILE}: threshold {value} not in [0, 1]")
-            return float(value), str(self.path / THRESHOLD_FILE)
+            where = self.path / THRESHOLD_FILE
+            return check_threshold(value, f"{where}: threshold", ModelError), str(where)
         if data is not None:
             raise ModelError(f"{self.path / THRESHOLD_FILE}: no numeric 'threshold'")
         return DEFAULT_THRESHOLD, "default"

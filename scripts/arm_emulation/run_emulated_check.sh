@@ -125,7 +125,7 @@ if [[ $TINY -eq 1 ]]; then
   "$PYTHON" "$REPO/scripts/arm_emulation/make_tiny_bundles.py" "$WORK/models" >&2
 elif [[ ${#MODELS[@]} -eq 0 ]]; then
   mapfile -t MODELS < <(cd "$REPO" && "$PYTHON" -c \
-    'from edge_runtime.bundle import available_variants as a; print("\n".join(str(p) for p in a().values()))')
+    'from edge_runtime.registry import available_variants as a; print("\n".join(str(p) for p in a().values()))')
   [[ ${#MODELS[@]} -gt 0 && -n "${MODELS[0]}" ]] || die "no bundled variants found; pass .tflite files or --tiny"
 fi
 for m in "${MODELS[@]}"; do
