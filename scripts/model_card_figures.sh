@@ -50,3 +50,15 @@ done
 "$PY" -m benchmarks sources v1-int8 mesonet_meso4_df_fp32 mesonet_meso4_df_int8 \
     mesonet_mesoinception4_df_fp32 mesonet_mesoinception4_df_int8 \
     --json model_card/peers_sources.json > model_card/peers_sources.md
+
+# Issue 18: every figure through the face stage. The crop tree (the crops edge-detect would
+# judge, `train prepare-crops`), v1 and v2 per source, and each one's operating point for 3 %
+# of validation reals called fake with its temperature (model_card/face_stage/).
+CROPS="$RUNS/crops"
+"$PY" -m train prepare-crops "$CROPS" --json model_card/face_stage/crops_summary.json
+"$PY" -m benchmarks sources v1-int8 v2-int8 --data "$CROPS" \
+    --json model_card/face_stage/v1_v2_sources.json > model_card/face_stage/v1_v2_sources.md
+for m in v1-int8 v2-int8; do
+    "$PY" -m train calibrate "$m" --data "$CROPS" --target-fpr 0.03 --overwrite \
+        --out "model_card/face_stage/calibration_${m/-/_}"
+done

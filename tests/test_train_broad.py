@@ -98,7 +98,8 @@ def test_held_out_family_has_rows_in_the_per_source_table(tmp_path):
     assert rows["sd21_fake"]["role"] == "trained"
     summary = json.loads((result.run_dir / "data_summary.json").read_text())
     used = {r["name"]: r["used"] for r in summary["per_source"]}
-    assert used["tpdne256_fake"]["train"] == 0 and used["lfw_real"]["train"] == 0
+    assert used["tpdne256_fake"]["train"] == 0 and used["lfw_faceswap_fake"]["train"] == 0
+    assert used["lfw_real"]["train"] == 3  # LFW reals train by hash split since issue 18
     assert used["faces140k_real"]["train"] == 3
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["resolved"]["class_weights"]["fake"] > 1.0  # fewer fakes without stylegan2

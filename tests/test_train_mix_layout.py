@@ -24,7 +24,8 @@ def test_layout_links_exactly_the_mix(tmp_path):
         linked = sorted(p.resolve() for p in (out / split).glob("*/*"))
         assert linked == sorted(Path(s.path).resolve() for s in files.samples)
     names = [p.name for p in (out / "train").glob("*/*")]
-    assert not any(n.startswith(("sd21_fake__", "ciplab", "lfw")) for n in names)
+    assert not any(n.startswith(("sd21_fake__", "ciplab", "lfw_faceswap_fake")) for n in names)
+    assert any(n.startswith("lfw_real__") for n in names)  # trainable since issue 18
     assert all(SHARED_DATA.resolve() in p.resolve().parents for p in (out / "valid").glob("*/*"))
     with pytest.raises(ConfigError, match="not an empty folder"):
         write_mix_layout(out)
