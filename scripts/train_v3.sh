@@ -11,7 +11,7 @@
 # Run folders go to $EDGE_RUNS (default ~/edge-runs); progress in <run>/train.log.
 # Start in the background:   nohup nice -n 10 scripts/train_v3.sh &
 # A stopped step is resumed or redone, a finished one skipped, so rerunning the script continues.
-# EPOCHS (default 2: what the model card's v3 got on the 2-core machine; the recipe says 3).
+# EPOCHS (default: the recipe's 3; the weights of the lowest validation loss are kept).
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -29,7 +29,7 @@ if [ -f "$RUN/test_metrics.json" ]; then
 elif [ -f "$RUN/checkpoint.npz" ]; then
   "$PY" -m train fit --resume "$RUN" 2>>"$RUN.err" || exit 1
 else
-  "$PY" -m train fit --sources --data "$CROPS" --recipe v3 --epochs "${EPOCHS:-2}" \
+  "$PY" -m train fit --sources --data "$CROPS" --recipe v3 --epochs "${EPOCHS:-3}" \
     --init-from "$RUNS/v2_from_tflite.keras" --limit-per-class 500 --out "$RUN" --overwrite \
     2>>"$RUN.err" || exit 1
 fi
