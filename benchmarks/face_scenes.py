@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edge_runtime.faces import ALIGNED_FACE_BOX
 from workbench.evaluation import shared_data_dir
 
 DATA = shared_data_dir()
 
 # Mean short-range box of a face in an FFHQ-aligned crop, as fractions of the crop side
 # (x0, y0, x1, y1); measured by `--fit` on 300 faces140k_sample/train crops (std 0.03-0.06).
-FACE_BOX_IN_CROP = (0.197, 0.315, 0.797, 0.915)
+FACE_BOX_IN_CROP = ALIGNED_FACE_BOX
 # Face box widths (pixels) of the pasted faces; >= 64 is the recall target's range.
 FACE_WIDTHS = (40, 48, 64, 80, 96, 128, 160, 224, 320)
 MATCH_IOU = 0.5
@@ -112,8 +113,9 @@ def run(
     seed: int,
     min_score: float | None = None,
     full_range: str | None = None,
+    verify: bool = True,
 ) -> int:
-    from edge_runtime.faces import FaceFinder
+    from edge_runtime.faces import VERIFY_MIN_SCORE, FaceFinder
     from edge_runtime.interpreter import load_backend
     from edge_runtime.types import FaceOptions
 
@@ -128,7 +130,10 @@ def run(
             load_backend(), threads, FULL_RANGE, min_score, model_path=full_range, tiles=False
         )
     else:
-        finder = FaceFinder(load_backend(), threads, min_score=min_score)
+        verify_min = VERIFY_MIN_SCORE if verify else None
+        finder = FaceFinder(
+            load_backend(), threads, min_score=min_score, verify_min_score=verify_min
+        )
     files = face_files("test")
     rng = np.random.default_rng(seed)
     per_width: dict[int, list[float]] = {w: [] for w in FACE_WIDTHS}
@@ -150,7 +155,7 @@ def run(
     print(file=sys.stderr)
     print(
         f"{n_scenes} scenes of {size[0]}x{size[1]}, seed {seed}, {threads} threads, "
-        f"min score {min_score}; "
+        f"min score {min_score}, second look {'on' if verify and not full_range else 'off'}; "
         f"match = IoU >= {MATCH_IOU}"
     )
     print("| face width (px) | faces | recall | mean IoU (matched) |")
@@ -213,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="detector score threshold [default: FaceOptions']",
     )
+    p.add_argument(
+        "--no-verify", action="store_true", help="without the second look (faces.VERIFY_MIN_SCORE)"
+    )
     p.add_argument("--fit", action="store_true", help="re-measure FACE_BOX_IN_CROP on train crops")
     a = p.parse_args(argv)
     if not (DATA / "faces140k_sample").is_dir():
@@ -223,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.fit:
         return fit(a.threads)
     w, h = (int(v) for v in a.size.lower().split("x"))
-    return run(a.scenes, (w, h), a.threads, a.seed, a.min_score, a.full_range)
+    return run(a.scenes, (w, h), a.threads, a.seed, a.min_score, a.full_range, not a.no_verify)
 
 
 if __name__ == "__main__":

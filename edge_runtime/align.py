@@ -84,13 +84,16 @@ def quad_angle_degrees(quad: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(dy, dx)))
 
 
-def aligned_crop(img: Image.Image, quad: np.ndarray, size: int = ALIGNED_SIZE) -> Image.Image:
+def aligned_crop(
+    img: Image.Image, quad: np.ndarray, size: int = ALIGNED_SIZE, mirror: bool = True
+) -> Image.Image:
     """Cut the square `quad` out of `img` and map it to size x size, eyes level.
 
     Only the quad's bounding box is touched (a 12 MP photo is never copied whole). Parts of the
-    square outside the photo are filled by mirroring the photo's edge, as FFHQ pads. A square much
-    larger than `size` is first shrunk by an integer box filter (as FFHQ does), so the final
-    bilinear warp never aliases.
+    square outside the photo are filled by mirroring the photo's edge, as FFHQ pads (black with
+    mirror=False: the face finder's second look, which must not see a mirrored half-face). A
+    square much larger than `size` is first shrunk by an integer box filter (as FFHQ does), so
+    the final bilinear warp never aliases.
     """
     quad = np.asarray(quad, dtype=np.float64)
     side = quad_side(quad)
@@ -109,7 +112,7 @@ def aligned_crop(img: Image.Image, quad: np.ndarray, size: int = ALIGNED_SIZE) -
         region = region.reduce(shrink)
         local = local / shrink
         pad = tuple(int(np.ceil(p / shrink)) for p in pad)
-    if any(pad):
+    if any(pad) and mirror:
         local = local + [pad[0], pad[1]]
         region = Image.fromarray(_mirror_pad(np.asarray(region), pad))
     data = (local + 0.5).flatten().tolist()
@@ -131,16 +134,16 @@ def _mirror_pad(a: np.ndarray, pad: tuple[int, int, int, int]) -> np.ndarray:
     return a
 
 
+def points_in_square(quad: np.ndarray, points) -> np.ndarray:
+    """Image points -> their places in the aligned square, as fractions of its side (N, 2)."""
+    quad = np.asarray(quad, dtype=np.float64)
+    basis = np.stack([quad[3] - quad[0], quad[1] - quad[0]], axis=1)
+    return (np.asarray(points, dtype=np.float64) - quad[0]) @ np.linalg.inv(basis).T
+
+
 def eye_positions_in_crop(quad: np.ndarray, right_eye, left_eye, size: int = ALIGNED_SIZE):
     """Where the two eyes land in the aligned crop (for checks: they should be level)."""
-    quad = np.asarray(quad, dtype=np.float64)
-    origin = quad[0]
-    ux = (quad[3] - quad[0]) / size
-    uy = (quad[1] - quad[0]) / size
-    basis = np.stack([ux, uy], axis=1)
-    inv = np.linalg.inv(basis)
-    pts = np.stack([np.asarray(right_eye, float), np.asarray(left_eye, float)]) - origin
-    return pts @ inv.T
+    return points_in_square(quad, [right_eye, left_eye]) * size
 
 
 __all__ = [
@@ -154,6 +157,7 @@ __all__ = [
     "eye_positions_in_crop",
     "ffhq_quad",
     "is_already_aligned",
+    "points_in_square",
     "quad_angle_degrees",
     "quad_side",
 ]
