@@ -26,7 +26,7 @@ from PIL import Image
 from .align import aligned_crop, ffhq_quad, is_already_aligned, points_in_square, quad_side
 from .fileio import sha256_bytes
 from .interpreter import Backend, make_interpreter
-from .preprocess import ImageSource, load_image_scaled, resize
+from .preprocess import ImageSource, StoredImage, load_image_scaled, resize
 from .types import FaceOptions, ImageError, ModelError, PreprocessSpec
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -513,7 +513,8 @@ def align_faces(
     if need > 1.0 and scale > 1.0:
         short = math.ceil(min(img.size) * min(need, scale))
         try:
-            bigger, new_scale = load_image_scaled(source, short)
+            # Not turned upright as a whole: only the regions the crops need are.
+            bigger, new_scale = load_image_scaled(source, short, upright=False)
         except ImageError:
             # The larger decode is refused (its memory would pass the decode limit): the faces
             # are cropped from the draft they were found on, with fewer pixels.
@@ -531,7 +532,10 @@ def align_faces(
             quad = f.quad()
             side = quad_side(quad)
             # A photo that already is this face's aligned crop is not re-warped.
-            aligned = img if is_already_aligned(quad, *img.size) else aligned_crop(img, quad)
+            if is_already_aligned(quad, *img.size):
+                aligned = img.upright() if isinstance(img, StoredImage) else img
+            else:
+                aligned = aligned_crop(img, quad)
         else:
             try:
                 side = f.crop_side()

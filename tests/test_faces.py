@@ -402,11 +402,11 @@ def test_refused_larger_decode_falls_back_to_the_draft(face_detector, tmp_path, 
     real = faces.load_image_scaled
     calls = []
 
-    def refuse_second(source, short_side):
+    def refuse_second(source, short_side, **kwargs):
         calls.append(short_side)
         if len(calls) > 1:
             raise ImageError(f"{source}: refused")
-        return real(source, short_side)
+        return real(source, short_side, **kwargs)
 
     monkeypatch.setattr(faces, "load_image_scaled", refuse_second)
     cut = faces.prepare_faces(path, face_detector.face_finder, face_detector.spec, FaceOptions())
