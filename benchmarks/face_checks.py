@@ -139,17 +139,22 @@ def phantoms(photo_dir: Path | None, per_source: int, threads: int) -> int:
     from edge_runtime.interpreter import load_backend
     from edge_runtime.preprocess import load_image_scaled
 
-    finder = faces_module.FaceFinder(
-        load_backend(), threads, min_score=FaceOptions().min_score, verify_min_score=None
+    min_score = FaceOptions().min_score
+    finder = faces_module.FaceFinder(load_backend(), threads, min_score, verify_min_score=None)
+    # Before issue 21: no second look and no edge search.
+    before = faces_module.FaceFinder(
+        load_backend(), threads, min_score, verify_min_score=None, edges=False
     )
     photo_dir = photo_dir or skimage_data_dir()
     free = face_free_set(photo_dir)
     free_scores = [(name, _verified(finder, img)) for name, img in free]
+    free_before = [len(before.find(img)) for _, img in free]
     paths = crop_sample(per_source * len(CROP_SOURCES))
-    face_scores = []
+    face_scores, face_before = [], []
     for path in paths:
         img, _ = load_image_scaled(path, faces_module.FIND_DECODE_SHORT_SIDE)
         face_scores.append((str(path.relative_to(DATA)), _verified(finder, img)))
+        face_before.append(not before.find(img))
     kinds = sorted({name.split("/")[0] for name, _ in free})
     counts = ", ".join(f"{sum(n.startswith(k + '/') for n, _ in free)} {k}" for k in kinds)
     print(
@@ -162,6 +167,11 @@ def phantoms(photo_dir: Path | None, per_source: int, threads: int) -> int:
         "with no face |"
     )
     print("|---|---|---|---|")
+    print(
+        f"| before issue 21 (no second look, no edge search) | {np.mean(free_before):.3f} "
+        f"({sum(free_before)}) | {sum(f > 0 for f in free_before)} of {len(free_before)} | "
+        f"{sum(face_before)} of {len(face_before)} |"
+    )
     for t in VERIFY_SWEEP:
 
         def kept(dets, t=t):
@@ -169,7 +179,7 @@ def phantoms(photo_dir: Path | None, per_source: int, threads: int) -> int:
 
         false = [len(kept(d)) for _, d in free_scores]
         missed = [not kept(d) for _, d in face_scores]
-        label = "off" if t is None else f">= {t}"
+        label = "off (edge search on)" if t is None else f">= {t}"
         if t == faces_module.VERIFY_MIN_SCORE:
             label += " (default)"
         print(

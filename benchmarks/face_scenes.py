@@ -92,6 +92,74 @@ def paste_faces(
     return boxes
 
 
+# Share of a face box's width (or height) outside the frame, for the edge scenes.
+EDGE_OUTSIDE = (0.0, 0.1, 0.25, 0.4, 0.5)
+EDGE_SIDES = ("left", "top", "right", "bottom")
+
+
+def paste_at_edge(
+    canvas: Image.Image, crop: Image.Image, width: int, side: str, outside: float, along: float
+) -> tuple[float, float, float, float]:
+    """Paste an aligned crop so that `outside` of its face box lies beyond one side of the
+    frame (`along`: where along that side, 0-1); the face box clipped to the frame."""
+    fx0, fy0, fx1, fy1 = FACE_BOX_IN_CROP
+    crop_side = round(width / (fx1 - fx0))
+    face = crop.resize((crop_side, crop_side), Image.BILINEAR)
+    w, h = canvas.size
+    inside = width * (1 - outside)  # the face's visible extent across the side
+    if side in ("left", "right"):
+        y = round(along * (h - crop_side))
+        fx = -width * outside if side == "left" else w - inside
+        x = round(fx - fx0 * crop_side)
+    else:
+        x = round(along * (w - crop_side))
+        fy = -width * outside if side == "top" else h - inside
+        y = round(fy - fy0 * crop_side)
+    canvas.paste(face, (x, y))
+    box = (x + fx0 * crop_side, y + fy0 * crop_side, x + fx1 * crop_side, y + fy1 * crop_side)
+    return (max(box[0], 0.0), max(box[1], 0.0), min(box[2], w), min(box[3], h))
+
+
+def run_edges(n_scenes: int, threads: int, seed: int, verify: bool, edges: bool = True) -> int:
+    """Recall of faces cut by the frame, per share outside: one face per side of each scene."""
+    from edge_runtime.faces import VERIFY_MIN_SCORE, FaceFinder
+    from edge_runtime.interpreter import load_backend
+    from edge_runtime.types import FaceOptions
+
+    finder = FaceFinder(
+        load_backend(),
+        threads,
+        min_score=FaceOptions().min_score,
+        verify_min_score=VERIFY_MIN_SCORE if verify else None,
+        edges=edges,
+    )
+    files = face_files("test")
+    rng = np.random.default_rng(seed)
+    hits: dict[float, list[bool]] = {f: [] for f in EDGE_OUTSIDE}
+    for i in range(n_scenes):
+        outside = EDGE_OUTSIDE[i % len(EDGE_OUTSIDE)]
+        canvas = background(rng, (1200, 800))
+        truth = []
+        for k, side in enumerate(EDGE_SIDES):
+            crop = Image.open(files[rng.integers(len(files))]).convert("RGB")
+            width = int(rng.integers(100, 260))
+            along = (k % 2 + rng.uniform(0.1, 0.6)) / 2.2  # apart from the other sides' faces
+            truth.append(paste_at_edge(canvas, crop, width, side, outside, along))
+        found = [f.box for f in finder.find(canvas)]
+        hits[outside] += [s >= MATCH_IOU for s in best_ious(truth, found)]
+    print(
+        f"{n_scenes} scenes of 1200x800, one face per side (100-260 px), seed {seed}, "
+        f"second look {'on' if verify else 'off'}, edge search {'on' if edges else 'off'}; "
+        f"found = IoU >= {MATCH_IOU} with the face box "
+        "clipped to the frame"
+    )
+    print("| share of the face outside the frame | faces | recall |")
+    print("|---|---|---|")
+    for outside, h in hits.items():
+        print(f"| {outside:.2f} | {len(h)} | {np.mean(h):.3f} |")
+    return 0
+
+
 def iou(a, b) -> float:
     iw = min(a[2], b[2]) - max(a[0], b[0])
     ih = min(a[3], b[3]) - max(a[1], b[1])
@@ -221,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-verify", action="store_true", help="without the second look (faces.VERIFY_MIN_SCORE)"
     )
+    p.add_argument(
+        "--no-edges", action="store_true", help="without the search for faces cut by the frame"
+    )
+    p.add_argument(
+        "--edges", action="store_true", help="faces cut by the frame: recall per share outside"
+    )
     p.add_argument("--fit", action="store_true", help="re-measure FACE_BOX_IN_CROP on train crops")
     a = p.parse_args(argv)
     if not (DATA / "faces140k_sample").is_dir():
@@ -230,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if a.fit:
         return fit(a.threads)
+    if a.edges:
+        return run_edges(a.scenes, a.threads, a.seed, not a.no_verify, not a.no_edges)
     w, h = (int(v) for v in a.size.lower().split("x"))
     return run(a.scenes, (w, h), a.threads, a.seed, a.min_score, a.full_range, not a.no_verify)
 

@@ -124,6 +124,23 @@ VERIFY_MOUTH_ERROR = 0.15
 # Second-look detections are decoded from MediaPipe's own floor (SHORT_RANGE.min_score), so a
 # weak look lowers the mean instead of counting as nothing.
 
+# Faces cut by the frame (issue 21 point 2): up to about half of a face outside the photo is
+# found by searching the photo mirrored outward by EDGE_PAD of its longer side (mirrored, not
+# black: the detector then sees a whole head), in the windows that reach into that border. A
+# box counts as cut by the frame when at least EDGE_MIN_OUTSIDE of it lies outside the photo.
+EDGE_PAD = 0.1
+EDGE_MIN_OUTSIDE = 0.1
+# An edge-search box counts when its centre lies inside the photo or less than this fraction of
+# its size beyond the edge.
+EDGE_CENTRE_SLACK = 0.25
+# The edge search uses windows of at least this fraction of the padded photo's longer side (the
+# whole look and the coarser tiles: 7 windows for a 4:3 photo, where all that reach the border
+# would be 25, for the same recall on the benchmark's cut faces), and runs only on photos whose
+# longer side reaches EDGE_MIN_PHOTO_SIDE: a smaller image is a face crop, whose face the
+# ordinary search finds (and whose crop must stay as it was: workbench/crops.py trains on it).
+EDGE_MIN_WINDOW = 0.3
+EDGE_MIN_PHOTO_SIDE = 640
+
 # Interpreter threads of the face detector. Its 128x128 invoke takes about 0.7 ms with 1 thread
 # or 2 alike on the 2-core dev machine, and with other work on the cores 2 threads were 1.5x
 # slower (thread hand-off); batches run several images' face stages on the decode threads anyway.
@@ -238,13 +255,22 @@ def drop_contained(
     return boxes[idx], keypoints[idx], scores[idx]
 
 
+def _cut_by_frame(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Which (N, 4) boxes have at least EDGE_MIN_OUTSIDE of their area outside the frame."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iw = (np.minimum(boxes[:, 2], width) - np.maximum(boxes[:, 0], 0)).clip(0)
+    ih = (np.minimum(boxes[:, 3], height) - np.maximum(boxes[:, 1], 0)).clip(0)
+    return iw * ih < (1 - EDGE_MIN_OUTSIDE) * area
+
+
 @dataclass(frozen=True)
 class FoundFace:
     """One face found in an image, in that image's pixel coordinates."""
 
-    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1, clipped to the image
     score: float
     keypoints: np.ndarray = field(repr=False, compare=False)  # (6, 2) x, y; RIGHT_EYE first
+    edge: bool = False  # found by the edge search: cut by the frame
 
     @property
     def width(self) -> float:
@@ -268,6 +294,7 @@ class FoundFace:
             box=tuple(float(v) * factor for v in self.box),
             score=self.score,
             keypoints=self.keypoints * factor,
+            edge=self.edge,
         )
 
 
@@ -315,10 +342,12 @@ class FaceFinder:
         model_path: str | Path | None = None,
         tiles: bool = True,
         verify_min_score: float | None = VERIFY_MIN_SCORE,
+        edges: bool = True,
     ):
         self.spec = spec
         self.tiles = tiles  # False: only the whole-image look (how full range is meant to run)
         self.verify_min_score = verify_min_score  # None: no second look (for comparisons)
+        self.edges = edges  # False: no search for faces cut by the frame (for comparisons)
         path = Path(model_path) if model_path is not None else spec.path
         try:
             content = path.read_bytes()
@@ -375,7 +404,9 @@ class FaceFinder:
         except ValueError:
             return 0.0  # eyes and mouth coincide: no face geometry
         n = self.spec.input_size
-        look = np.asarray(aligned_crop(img, quad, size=n, mirror=False))
+        # Black outside the photo, except for a face the edge search found: mirrored, as it was
+        # seen (against black, half a face is seldom a face to the detector).
+        look = np.asarray(aligned_crop(img, quad, size=n, mirror=face.edge))
         # Where the mouth must land in the look (and in its mirror): where alignment put it.
         mouth = points_in_square(quad, face.keypoints[MOUTH][None])[0]
         x0, y0, x1, y1 = ALIGNED_FACE_BOX
@@ -422,12 +453,13 @@ class FaceFinder:
                     inner = (x0 > 0, y0 > 0, x0 + n < lw, y0 + n < lh)
                     yield _Window(x0 / (lw / w), y0 / (lh / h), lw / w, inner), inp
 
-    def find(self, img: Image.Image) -> list[FoundFace]:
-        """Every face in an RGB image, best score first, in the image's pixel coordinates."""
+    def _detect(self, windows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw detections of every window, in image pixels; those cut by a tile's inner edge
+        are dropped (the tiles overlap, so such a face is whole in another)."""
         n = self.spec.input_size
-        all_b, all_k, all_s = [], [], []
+        all_b, all_k, all_s = [np.zeros((0, 4))], [np.zeros((0, 6, 2))], [np.zeros(0)]
         margin = TILE_EDGE_MARGIN
-        for win, inp in self._windows(img):
+        for win, inp in windows:
             boxes, kps, scores = self._run(inp)
             if not len(scores):
                 continue
@@ -447,24 +479,76 @@ class FaceFinder:
             all_b.append(boxes[keep] * f + [win.x0, win.y0, win.x0, win.y0])
             all_k.append(kps[keep] * f + [win.x0, win.y0])
             all_s.append(scores[keep])
-        if not all_s or not sum(len(s) for s in all_s):
-            return []
-        boxes, kps, scores = weighted_nms(
-            np.concatenate(all_b), np.concatenate(all_k), np.concatenate(all_s), self.spec.nms_iou
-        )
-        boxes, kps, scores = drop_contained(boxes, kps, scores, CONTAINED_FRACTION)
+        return np.concatenate(all_b), np.concatenate(all_k), np.concatenate(all_s)
+
+    def _merge(self, boxes, kps, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MediaPipe's weighted NMS, then parts of a face (inside a better box) dropped."""
+        if not len(scores):
+            return boxes, kps, scores
+        boxes, kps, scores = weighted_nms(boxes, kps, scores, self.spec.nms_iou)
+        return drop_contained(boxes, kps, scores, CONTAINED_FRACTION)
+
+    def find(self, img: Image.Image) -> list[FoundFace]:
+        """Every face in an RGB image, best score first, in the image's pixel coordinates."""
+        boxes, kps, scores = self._merge(*self._detect(self._windows(img)))
+        found_here = len(scores)
+        if self.edges and max(img.size) >= EDGE_MIN_PHOTO_SIDE:
+            boxes, kps, scores = self._edge_faces(img, boxes, kps, scores)
         w, h = img.size
         faces = []
-        for b, k, s in zip(boxes, kps, scores, strict=True):
+        for i, (b, k, s) in enumerate(zip(boxes, kps, scores, strict=True)):
             clipped = (max(b[0], 0.0), max(b[1], 0.0), min(b[2], w), min(b[3], h))
             if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
                 continue
-            face = FoundFace(tuple(float(v) for v in clipped), float(s), k.astype(np.float64))
+            face = FoundFace(
+                tuple(float(v) for v in clipped), float(s), k.astype(np.float64), i >= found_here
+            )
             if self.verify_min_score is None or (
                 self.second_look(img, face) >= self.verify_min_score
             ):
                 faces.append(face)
         return faces
+
+    def _edge_search(self, img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detections in the photo mirrored outward by EDGE_PAD, from the windows that reach
+        into that border, merged, in the photo's pixels; only those centred about inside it."""
+        w, h = img.size
+        pad = max(1, round(EDGE_PAD * max(w, h)))
+        mirrored = np.pad(np.asarray(img), ((pad, pad), (pad, pad), (0, 0)), mode="symmetric")
+        padded = Image.fromarray(mirrored)
+        pw, ph = padded.size
+
+        def reaches_border(item) -> bool:
+            win, _ = item
+            side = self.spec.input_size / win.scale
+            if side < EDGE_MIN_WINDOW * max(pw, ph):
+                return False
+            return min(win.x0, win.y0) < pad or win.x0 + side > pw - pad or win.y0 + side > ph - pad
+
+        eb, ek, es = self._detect(filter(reaches_border, self._windows(padded)))
+        eb, ek, es = self._merge(eb - pad, ek - pad, es)
+        # A face cut in half is seen as a whole mirrored head centred on the frame's edge; a
+        # mirror image of a face inside the photo is centred half its size or more beyond it.
+        cx, cy = (eb[:, 0] + eb[:, 2]) / 2, (eb[:, 1] + eb[:, 3]) / 2
+        sx, sy = (
+            (eb[:, 2] - eb[:, 0]) * EDGE_CENTRE_SLACK,
+            (eb[:, 3] - eb[:, 1]) * EDGE_CENTRE_SLACK,
+        )
+        central = (cx >= -sx) & (cx <= w + sx) & (cy >= -sy) & (cy <= h + sy)
+        return eb[central], ek[central], es[central]
+
+    def _edge_faces(self, img: Image.Image, boxes, kps, scores):
+        """The faces found, followed by the faces cut by the frame that only the edge search
+        finds (overlapping no face found: those stay exactly as they were)."""
+        eb, ek, es = self._edge_search(img)
+        new = _cut_by_frame(eb, *img.size)
+        for b in boxes:
+            new &= box_iou(b, eb) <= 0.0
+        return (
+            np.concatenate([boxes, eb[new]]),
+            np.concatenate([kps, ek[new]]),
+            np.concatenate([scores, es[new]]),
+        )
 
 
 # Shorter side a photo is decoded at to find faces (JPEG draft). The finest tiles are 1/4 of the

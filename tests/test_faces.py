@@ -240,6 +240,26 @@ def test_flat_canvas_with_three_faces_gives_three(face_detector):
     assert all(max(fs.iou(f.box, t) for f in d.faces) >= 0.5 for t in truth)
 
 
+@requires_shared_data
+def test_faces_cut_by_the_frame_are_found_and_judged(face_detector):
+    fs = _scenes()
+    rng = np.random.default_rng(12)
+    canvas = fs.background(rng, (1200, 800))
+    files = fs.face_files("test")
+    truth = [
+        fs.paste_at_edge(canvas, Image.open(files[3]).convert("RGB"), 220, "left", 0.4, 0.3),
+        fs.paste_at_edge(canvas, Image.open(files[200]).convert("RGB"), 180, "right", 0.45, 0.6),
+        fs.paste_at_edge(canvas, Image.open(files[7]).convert("RGB"), 200, "bottom", 0.3, 0.5),
+    ]
+    d = face_detector.detect(canvas)
+    for t in truth:
+        hit = [f for f in d.faces if fs.iou(f.box, t) >= 0.5]
+        assert len(hit) == 1 and hit[0].label in ("fake", "real"), (t, d.faces)
+    before = faces.FaceFinder(load_backend(), num_threads=1, min_score=0.65, edges=False)
+    assert sum(max((fs.iou(f.box, t) for f in before.find(canvas)), default=0) >= 0.5
+               for t in truth) < len(truth)  # fmt: skip
+
+
 @pytest.mark.parametrize("colour", [(128, 128, 128), (0, 0, 0), (255, 255, 255)])
 def test_blank_image_has_no_face(face_detector, colour):
     d = face_detector.detect(Image.new("RGB", (640, 480), colour))
