@@ -137,7 +137,7 @@ EDGE_CENTRE_SLACK = 0.25
 # whole look and the coarser tiles: 7 windows for a 4:3 photo, where all that reach the border
 # would be 25, for the same recall on the benchmark's cut faces), and runs only on photos whose
 # longer side reaches EDGE_MIN_PHOTO_SIDE: a smaller image is a face crop, whose face the
-# ordinary search finds (and whose crop must stay as it was: workbench/crops.py trains on it).
+# ordinary search finds (and whose crop must stay as it was: training caches those crops).
 EDGE_MIN_WINDOW = 0.3
 EDGE_MIN_PHOTO_SIDE = 640
 

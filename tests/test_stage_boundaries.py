@@ -50,6 +50,7 @@ RUNTIME_ALLOWED = {
     "edge_runtime",
     "numpy",
     "PIL",
+    "simplejpeg",  # JPEG decoding for the face stage (optional at run time)
     "ai_edge_litert",
     "tflite_runtime",
     "tensorflow",  # the interpreter's last fallback only
