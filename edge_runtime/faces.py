@@ -266,8 +266,9 @@ class FaceFinder:
                 return float(np.mean(scores))  # a clear face: the mirror would not change it
         return float(np.mean(scores))
 
-    def _windows(self, img: Image.Image):
-        """(window, 128x128 uint8 input) for the whole-image look and every tile."""
+    def _windows(self, img: Image.Image, min_tile: float = 0.0):
+        """(window, 128x128 uint8 input) for the whole-image look and every tile (of at least
+        min_tile pixels: finer levels are not even built)."""
         n = self.spec.input_size
         w, h = img.size
         long_side = max(w, h)
@@ -280,7 +281,7 @@ class FaceFinder:
         inp[oy : oy + small.size[1], ox : ox + small.size[0]] = np.asarray(small)
         sx, sy = small.size[0] / w, small.size[1] / h
         yield _Window(-ox / sx, -oy / sy, sx, (False,) * 4), inp
-        for tile in tile_sizes(w, h) if self.tiles else ():
+        for tile in [t for t in tile_sizes(w, h) if t >= min_tile] if self.tiles else ():
             s = n / tile
             lw, lh = max(1, round(w * s)), max(1, round(h * s))
             level = np.asarray(
@@ -363,11 +364,10 @@ class FaceFinder:
         def reaches_border(item) -> bool:
             win, _ = item
             side = self.spec.input_size / win.scale
-            if side < EDGE_MIN_WINDOW * max(pw, ph):
-                return False
             return min(win.x0, win.y0) < pad or win.x0 + side > pw - pad or win.y0 + side > ph - pad
 
-        eb, ek, es = self._detect(filter(reaches_border, self._windows(padded)))
+        windows = self._windows(padded, min_tile=EDGE_MIN_WINDOW * max(pw, ph))
+        eb, ek, es = self._detect(filter(reaches_border, windows))
         eb, ek, es = self._merge(eb - pad, ek - pad, es)
         cx, cy = (eb[:, 0] + eb[:, 2]) / 2, (eb[:, 1] + eb[:, 3]) / 2
         sx, sy = (
