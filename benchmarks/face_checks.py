@@ -140,10 +140,12 @@ def phantoms(photo_dir: Path | None, per_source: int, threads: int) -> int:
     from edge_runtime.preprocess import load_image_scaled
 
     min_score = FaceOptions().min_score
-    finder = faces_module.FaceFinder(load_backend(), threads, min_score, verify_min_score=None)
+    finder = faces_module.FaceFinder(
+        load_backend(), threads, min_score=min_score, verify_min_score=None
+    )
     # Before issue 21: no second look and no edge search.
     before = faces_module.FaceFinder(
-        load_backend(), threads, min_score, verify_min_score=None, edges=False
+        load_backend(), threads, min_score=min_score, verify_min_score=None, edges=False
     )
     photo_dir = photo_dir or skimage_data_dir()
     free = face_free_set(photo_dir)

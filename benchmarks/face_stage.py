@@ -13,9 +13,9 @@ the "auto" accuracy and as a disagreement.
 
 `latency`: 12 MP JPEGs (4032x3024) of real photo texture with one real face crop pasted at
 900 px and at 200 px, a 2444x1718 studio portrait (700-px face) and a 256x256 faces140k crop;
-side by side, interleaved run by run: one full Pillow decode of the same file, end-to-end
-Detector.detect as before issue 21 (Pillow decode and upright copy, no second look), as now,
-and with --faces none. Also the face detector alone per 128x128 invoke.
+side by side, interleaved run by run: one full Pillow and one full simplejpeg decode of the
+file, end-to-end Detector.detect as before issue 21 (Pillow decode and upright copy, no second
+look, no edge search), as now, and with --faces none. Also the detector alone per invoke.
 
 `phantoms`, `crops`: benchmarks/face_checks.py.
 """
@@ -119,13 +119,19 @@ def _pillow_decode(path: Path) -> None:
         img.load()
 
 
+def _simplejpeg_decode(path: Path) -> None:
+    if preprocess.simplejpeg is not None and path.suffix == ".jpg":
+        preprocess.simplejpeg.decode_jpeg(path.read_bytes(), "RGB")
+
+
 def latency(threads: int, runs: int, full_range: str | None = None) -> int:
-    """Side by side, interleaved run by run: one full Pillow decode of the file; Detector.detect
-    as before issue 21 (Pillow decode with the upright copy, no second look); as now; and with
-    --faces none."""
+    """Side by side, interleaved run by run: one full Pillow and simplejpeg decode of the file;
+    Detector.detect as before issue 21 (Pillow decode with the upright copy, no second look, no
+    edge search); as now; and with --faces none."""
     now = Detector(DetectorOptions(num_threads=threads, faces=FaceOptions()))
     before = Detector(DetectorOptions(num_threads=threads, faces=FaceOptions()))
     before.face_finder.verify_min_score = None
+    before.face_finder.edges = False
     none = Detector(DetectorOptions(num_threads=threads, faces=FaceOptions(mode="none")))
     fast_decoder = preprocess.simplejpeg
 
@@ -138,6 +144,7 @@ def latency(threads: int, runs: int, full_range: str | None = None) -> int:
 
     columns = {
         "Pillow full decode": _pillow_decode,
+        "simplejpeg full decode": _simplejpeg_decode,
         "before": as_before,
         "now": now.detect,
         "--faces none": none.detect,

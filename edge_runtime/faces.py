@@ -35,25 +35,25 @@ from .blazeface import (
     ssd_anchor_centres,
     weighted_nms,
 )
+from .face_windows import (  # the search geometry's constants are read here too (web_demo)
+    EDGE_CENTRE_SLACK,
+    EDGE_MIN_PHOTO_SIDE,
+    FIND_MIN_TILE_FRACTION,
+    FIND_MIN_TILE_PX,
+    TILE_EDGE_MARGIN,
+    TILE_REDUCING_GAP,
+    TILE_STEP,
+    WHOLE_IMAGE_BORDER,
+    cut_by_frame,
+    edge_windows,
+    search_windows,
+    tile_sizes,
+)
 from .fileio import sha256_bytes
 from .interpreter import Backend, make_interpreter
 from .preprocess import ImageSource, StoredImage, load_image_scaled, resize
 from .types import FaceOptions, ImageError, ModelError, PreprocessSpec
 
-# Whole-photo look: the photo sits in a square canvas with this border on every side (fraction
-# of its longer side), so a face that fills the whole frame is still seen as a face.
-WHOLE_IMAGE_BORDER = 0.25
-# Tiles go down to this fraction of the photo's longer side (and never below FIND_MIN_TILE_PX):
-# the detector finds faces of about 1/6 of a tile, so 1/4 finds faces of about 1/25 of the side.
-FIND_MIN_TILE_FRACTION = 0.25
-FIND_MIN_TILE_PX = 200
-# Tile step, as a fraction of the tile: the overlap (1 - step) must exceed the largest face a
-# tile level is there for (about 1/3 of the tile; larger ones are found one level up).
-TILE_STEP = 0.6
-# Each finer tile level is first box-reduced (Pillow's reducing_gap) while it is shrunk this much.
-TILE_REDUCING_GAP = 3.0
-# A box closer than this (fraction of the tile) to an inner tile edge is taken as cut off.
-TILE_EDGE_MARGIN = 0.02
 # After NMS, a box lying mostly inside a higher-scoring one is a part of the same face.
 CONTAINED_FRACTION = 0.6
 
@@ -76,33 +76,10 @@ ALIGNED_FACE_BOX = (0.197, 0.315, 0.797, 0.915)
 VERIFY_BOX_IOU = 0.4
 VERIFY_MOUTH_ERROR = 0.15
 
-# Faces cut by the frame (issue 21 point 2), up to about half outside: the photo mirrored
-# outward by EDGE_PAD of its longer side (mirrored, not black: the detector then sees a whole
-# head) is searched again in the windows of at least EDGE_MIN_WINDOW of its side that reach into
-# that border (the whole look and the coarser tiles: 7 windows for a 4:3 photo; all 25 that reach
-# it found no more on the benchmark). A detection there counts when at least EDGE_MIN_OUTSIDE of
-# its box is outside the photo and its centre less than EDGE_CENTRE_SLACK of its size beyond the
-# edge (a face cut in half looks like a head centred on the edge; the mirror image of a face
-# inside is centred half its size or more beyond). Only photos of EDGE_MIN_PHOTO_SIDE or more: a
-# smaller image is a face crop, which the ordinary search finds and whose crop must not change.
-EDGE_PAD = 0.1
-EDGE_MIN_WINDOW = 0.3
-EDGE_MIN_OUTSIDE = 0.1
-EDGE_CENTRE_SLACK = 0.25
-EDGE_MIN_PHOTO_SIDE = 640
-
 # Interpreter threads of the face detector. Its 128x128 invoke takes about 0.7 ms with 1 thread
 # or 2 alike on the 2-core dev machine, and with other work on the cores 2 threads were 1.5x
 # slower (thread hand-off); batches run several images' face stages on the decode threads anyway.
 FACE_FINDER_THREADS = 1
-
-
-def _cut_by_frame(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Which (N, 4) boxes have at least EDGE_MIN_OUTSIDE of their area outside the frame."""
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    iw = (np.minimum(boxes[:, 2], width) - np.maximum(boxes[:, 0], 0)).clip(0)
-    ih = (np.minimum(boxes[:, 3], height) - np.maximum(boxes[:, 1], 0)).clip(0)
-    return iw * ih < (1 - EDGE_MIN_OUTSIDE) * area
 
 
 @dataclass(frozen=True)
@@ -138,38 +115,6 @@ class FoundFace:
             keypoints=self.keypoints * factor,
             edge=self.edge,
         )
-
-
-@dataclass(frozen=True)
-class _Window:
-    """One detector input: where its 128x128 pixels come from in the image."""
-
-    x0: float  # image position of the input's top-left corner
-    y0: float
-    scale: float  # input pixels per image pixel
-    inner: tuple[bool, bool, bool, bool]  # left, top, right, bottom edge lies inside the image
-
-
-def tile_sizes(width: int, height: int) -> list[float]:
-    """Tile sides (image pixels) of the finer search levels, coarsest first; may be empty."""
-    long_side = max(width, height)
-    finest = max(long_side * FIND_MIN_TILE_FRACTION, FIND_MIN_TILE_PX)
-    sizes: list[float] = []
-    t = float(long_side)
-    while True:
-        nxt = max(t / 2, finest)
-        if nxt >= t * 0.83:  # not worth a level of its own
-            break
-        sizes.append(nxt)
-        t = nxt
-    return sizes
-
-
-def _starts(length: int, tile: float) -> list[float]:
-    if length <= tile:
-        return [0.0]
-    n = math.ceil((length - tile) / (tile * TILE_STEP)) + 1
-    return [float(v) for v in np.linspace(0.0, length - tile, n)]
 
 
 class FaceFinder:
@@ -266,35 +211,10 @@ class FaceFinder:
                 return float(np.mean(scores))  # a clear face: the mirror would not change it
         return float(np.mean(scores))
 
-    def _windows(self, img: Image.Image, min_tile: float = 0.0):
-        """(window, 128x128 uint8 input) for the whole-image look and every tile (of at least
-        min_tile pixels: finer levels are not even built)."""
-        n = self.spec.input_size
-        w, h = img.size
-        long_side = max(w, h)
-        # Whole image, centred in a square canvas with a border.
-        canvas = long_side * (1 + 2 * WHOLE_IMAGE_BORDER)
-        s = n / canvas
-        small = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
-        ox, oy = (n - small.size[0]) // 2, (n - small.size[1]) // 2
-        inp = np.zeros((n, n, 3), np.uint8)
-        inp[oy : oy + small.size[1], ox : ox + small.size[0]] = np.asarray(small)
-        sx, sy = small.size[0] / w, small.size[1] / h
-        yield _Window(-ox / sx, -oy / sy, sx, (False,) * 4), inp
-        for tile in [t for t in tile_sizes(w, h) if t >= min_tile] if self.tiles else ():
-            s = n / tile
-            lw, lh = max(1, round(w * s)), max(1, round(h * s))
-            level = np.asarray(
-                img.resize((lw, lh), Image.Resampling.BILINEAR, reducing_gap=TILE_REDUCING_GAP)
-            )
-            for ty in _starts(lh, n):
-                for tx in _starts(lw, n):
-                    x0, y0 = round(tx), round(ty)
-                    part = level[y0 : y0 + n, x0 : x0 + n]
-                    inp = np.zeros((n, n, 3), np.uint8)
-                    inp[: part.shape[0], : part.shape[1]] = part
-                    inner = (x0 > 0, y0 > 0, x0 + n < lw, y0 + n < lh)
-                    yield _Window(x0 / (lw / w), y0 / (lh / h), lw / w, inner), inp
+    def _windows(self, img: Image.Image, keep: dict | None = None):
+        """(window, 128x128 uint8 input) for the whole-image look and every tile. keep: filled
+        with each level's resized image (None: the whole look's; else the tile side's)."""
+        return search_windows(img, self.spec.input_size, self.tiles, keep)
 
     def _detect(self, windows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw detections of every window, in image pixels; those cut by a tile's inner edge
@@ -333,10 +253,11 @@ class FaceFinder:
 
     def find(self, img: Image.Image) -> list[FoundFace]:
         """Every face in an RGB image, best score first, in the image's pixel coordinates."""
-        boxes, kps, scores = self._merge(*self._detect(self._windows(img)))
+        levels: dict = {}
+        boxes, kps, scores = self._merge(*self._detect(self._windows(img, levels)))
         found_here = len(scores)
         if self.edges and max(img.size) >= EDGE_MIN_PHOTO_SIDE:
-            boxes, kps, scores = self._edge_faces(img, boxes, kps, scores)
+            boxes, kps, scores = self._edge_faces(img, levels, boxes, kps, scores)
         w, h = img.size
         faces = []
         for i, (b, k, s) in enumerate(zip(boxes, kps, scores, strict=True)):
@@ -352,23 +273,13 @@ class FaceFinder:
                 faces.append(face)
         return faces
 
-    def _edge_search(self, img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Detections in the photo mirrored outward by EDGE_PAD, from the windows that reach
-        into that border, merged, in the photo's pixels; only those centred about inside it."""
+    def _edge_search(self, img: Image.Image, levels: dict):
+        """Detections in the photo mirrored outward (_edge_windows), merged, in the photo's
+        pixels; only those centred about inside it."""
         w, h = img.size
-        pad = max(1, round(EDGE_PAD * max(w, h)))
-        mirrored = np.pad(np.asarray(img), ((pad, pad), (pad, pad), (0, 0)), mode="symmetric")
-        padded = Image.fromarray(mirrored)
-        pw, ph = padded.size
-
-        def reaches_border(item) -> bool:
-            win, _ = item
-            side = self.spec.input_size / win.scale
-            return min(win.x0, win.y0) < pad or win.x0 + side > pw - pad or win.y0 + side > ph - pad
-
-        windows = self._windows(padded, min_tile=EDGE_MIN_WINDOW * max(pw, ph))
-        eb, ek, es = self._detect(filter(reaches_border, windows))
-        eb, ek, es = self._merge(eb - pad, ek - pad, es)
+        eb, ek, es = self._merge(
+            *self._detect(edge_windows(img.size, levels, self.spec.input_size))
+        )
         cx, cy = (eb[:, 0] + eb[:, 2]) / 2, (eb[:, 1] + eb[:, 3]) / 2
         sx, sy = (
             (eb[:, 2] - eb[:, 0]) * EDGE_CENTRE_SLACK,
@@ -377,10 +288,10 @@ class FaceFinder:
         central = (cx >= -sx) & (cx <= w + sx) & (cy >= -sy) & (cy <= h + sy)
         return eb[central], ek[central], es[central]
 
-    def _edge_faces(self, img: Image.Image, boxes, kps, scores):
+    def _edge_faces(self, img: Image.Image, levels: dict, boxes, kps, scores):
         """The faces found, then the edge search's faces cut by the frame that overlap none."""
-        eb, ek, es = self._edge_search(img)
-        new = _cut_by_frame(eb, *img.size)
+        eb, ek, es = self._edge_search(img, levels)
+        new = cut_by_frame(eb, *img.size)
         for b in boxes:
             new &= box_iou(b, eb) <= 0.0
         return (
@@ -485,7 +396,17 @@ def prepare_faces(
 
 
 __all__ = [
+    "CONTAINED_FRACTION",
     "FIND_DECODE_SHORT_SIDE",
+    "FIND_MIN_TILE_FRACTION",
+    "FIND_MIN_TILE_PX",
+    "LEFT_EYE",
+    "MOUTH",
+    "RIGHT_EYE",
+    "TILE_EDGE_MARGIN",
+    "TILE_REDUCING_GAP",
+    "TILE_STEP",
+    "WHOLE_IMAGE_BORDER",
     "AlignedFace",
     "FULL_RANGE",
     "SHORT_RANGE",

@@ -445,3 +445,16 @@ def test_detect_many_with_faces_matches_one_by_one(face_detector):
     piped = list(face_detector.detect_many(sources, workers=2))
     for a, b in zip(one_by_one, piped, strict=True):
         assert a.faces == b.faces and a.label == b.label
+
+
+@requires_shared_data
+def test_face_benchmark_checks_run(tmp_path, capsys):
+    from benchmarks import face_stage
+
+    assert face_stage.main(["phantoms", "--per-source", "1", "--photos", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| before issue 21" in out and "(default)" in out and "24 gen" in out
+    saved = tmp_path / "crops.npz"
+    assert face_stage.main(["crops", "--images", "20", "--save", str(saved)]) == 0
+    assert face_stage.main(["crops", "--images", "20", "--compare", str(saved)]) == 0
+    assert "max abs difference 0, mean 0.0000" in capsys.readouterr().out
