@@ -79,12 +79,26 @@ def _aligned(det: Detector, paths: list[Path]) -> dict[str, tuple[list[int], np.
     return out
 
 
-def crops(save: str | None, compare: str | None, n: int) -> int:
+class _TilesOnlyWithoutWholeLookFace(faces_module.FaceFinder):
+    """The trial of `crops --trial-skip-tiles`: a coarse-to-fine search that runs the tiles only
+    when the whole-image look found no face (what that would do to the crops)."""
+
+    def _windows(self, img, keep=None):
+        windows = super()._windows(img, keep)
+        whole = next(windows)
+        yield whole
+        if not len(self._run(whole[1])[2]):
+            yield from windows
+
+
+def crops(save: str | None, compare: str | None, n: int, trial_skip_tiles: bool = False) -> int:
     """Save the aligned crops of n shared images, or compare them with an earlier save: faces
     matched by box (IoU >= 0.5), max / mean absolute pixel difference of the matched crops."""
     from benchmarks.face_scenes import iou
 
     det = Detector(DetectorOptions(num_threads=1, faces=FaceOptions()))
+    if trial_skip_tiles:
+        det.face_finder.__class__ = _TilesOnlyWithoutWholeLookFace
     paths = crop_sample(n)
     now = _aligned(det, paths)
     if save:

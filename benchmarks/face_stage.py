@@ -229,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--save", metavar="FILE", help="write the crops to FILE (.npz)")
     c.add_argument("--compare", metavar="FILE", help="compare with a FILE written by --save")
     c.add_argument("--images", type=int, default=200)
+    c.add_argument(
+        "--trial-skip-tiles",
+        action="store_true",
+        help="crops of a search that skips the tiles when the whole look finds a face",
+    )
     args = p.parse_args(argv)
     if not DATA.is_dir():
         print(f"error: {DATA} is missing", file=sys.stderr)
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "crops":
         if bool(args.save) == bool(args.compare):
             p.error("crops needs exactly one of --save FILE and --compare FILE")
-        return crops(args.save, args.compare, args.images)
+        return crops(args.save, args.compare, args.images, args.trial_skip_tiles)
     if args.cmd == "accuracy":
         return accuracy(args.sets, args.model, args.threads, args.limit)
     return latency(args.threads, args.runs, args.full_range)
