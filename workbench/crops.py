@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.json"  # per source, in the crop tree beside its class folder(s)
 SUMMARY_FILE = "crops_summary.json"  # at the top of the crop tree
-CROPS_VERSION = 1  # bump when the crop rule changes: older trees are then rebuilt
+CROPS_VERSION = 2  # bump when the crop rule changes: older trees are then rebuilt (2: second look)
 
 
 @dataclass(frozen=True)
