@@ -65,6 +65,12 @@ MODELS: tuple[ModelEntry, ...] = (
         "edge-detect v2 candidate trained across generators, int8; kept by name for "
         "comparison, not the default (MODEL_CARD.md)",
     ),
+    ModelEntry(
+        "v3-int8",
+        "edge-detect v3 candidate trained as it infers (face-stage crops, 22 sources), int8, "
+        "threshold for 3 % of validation reals called fake, calibrated; kept by name, not the "
+        "default (MODEL_CARD.md)",
+    ),
 )
 
 

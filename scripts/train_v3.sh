@@ -39,7 +39,7 @@ if [ ! -f "$RUN/tflite/edge_detect_mobilenet_int8.tflite" ]; then
   "$PY" -m train mix-layout "$RUNS/crops-mix" --data "$CROPS" || exit 1
   "$PY" -m convert "$RUN" --out "$RUN/tflite" --variants fp32,int8 \
     --calibration-dir "$RUNS/crops-mix" --calibration-images 1000 --valid-limit 600 --qat off \
-    --threads 2 || exit 1
+    --threads 2 --min-agreement 0.9 || exit 1  # int8 agreed 93.3 % on the mix (MODEL_CARD)
 fi
 
 for v in fp32 int8; do

@@ -13,7 +13,7 @@ from tests.conftest import REPO
 from tests.test_cli import run_cli
 
 # Today's names, literally: every one must keep resolving as before the registry existed.
-KEPT_MODELS = ("v2-int8",)  # other generations' models, kept by name
+KEPT_MODELS = ("v2-int8", "v3-int8")  # other generations' models, kept by name
 
 
 @pytest.fixture()
@@ -131,16 +131,16 @@ def test_generation_names_resolve_to_their_files():
 
 
 def test_a_new_generation_is_one_entry(monkeypatch, nowhere, tiny_bundles):
-    # The module docstring's promise: v3 is one ModelEntry; made the default, the plain names
+    # The module docstring's promise: v4 is one ModelEntry; made the default, the plain names
     # follow it, and -m, `models` and DetectorOptions' default resolve through it. (The module
     # derives SHIPPED_VERSION and DEFAULT_MODEL from the table at import; set here by hand.)
-    v3 = registry.ModelEntry("v3-int8", "a test generation", default=True)
+    v4 = registry.ModelEntry("v4-int8", "a test generation", default=True)
     others = tuple(registry.ModelEntry(m.name, m.description, file=m.file) for m in registry.MODELS)
-    table = (*others, v3)
+    table = (*others, v4)
     monkeypatch.setattr(registry, "MODELS", table)
-    monkeypatch.setattr(registry, "SHIPPED_VERSION", "v3")
+    monkeypatch.setattr(registry, "SHIPPED_VERSION", "v4")
     monkeypatch.setattr(registry, "DEFAULT_MODEL", "int8")
-    assert v3.file == "edge_detect_mobilenet_v3_int8.tflite"
+    assert v4.file == "edge_detect_mobilenet_v4_int8.tflite"
     assert registry.listed_names() == (
         "int8",
         "v1-fp32",
@@ -148,13 +148,14 @@ def test_a_new_generation_is_one_entry(monkeypatch, nowhere, tiny_bundles):
         "v1-dynamic",
         "v1-int8",
         "v2-int8",
+        "v3-int8",
     )
-    target = _place(tiny_bundles["int8"], nowhere / "mine", "v3-int8")
+    target = _place(tiny_bundles["int8"], nowhere / "mine", "v4-int8")
     monkeypatch.setenv(registry.MODELS_ENV, str(nowhere / "mine"))
-    assert registry.resolve_path("int8") == registry.resolve_path("v3-int8") == target
+    assert registry.resolve_path("int8") == registry.resolve_path("v4-int8") == target
     assert registry.resolve("int8").info.variant == "int8"
     rows = {r["variant"]: r for r in registry.list_models()}
-    assert rows["int8"]["name"] == "v3-int8" and rows["int8"]["default"]
+    assert rows["int8"]["name"] == "v4-int8" and rows["int8"]["default"]
     assert rows["int8"]["threshold"] == bundle.load_bundle(target).info.threshold
     assert rows["v1-int8"]["from"] is None and "pip install" in rows["v1-int8"]["missing"]
 
