@@ -1,7 +1,8 @@
-// The face stage of edge_runtime/faces.py and the alignment of edge_runtime/align.py, step for
-// step, in the page: BlazeFace short range on the whole photo (with a border) and on overlapping
-// tiles, SSD decoding, MediaPipe's weighted NMS, FFHQ's crop square, the aligned 256x256 crop
-// and the classifier's own crop. Every number comes from manifest.json, which
+// The face stage of edge_runtime/faces.py, face_windows.py and the alignment of
+// edge_runtime/align.py, step for step, in the page: BlazeFace short range on the whole photo
+// (with a border) and on overlapping tiles, the edge search (those images mirrored outward, for
+// faces cut by the frame), SSD decoding, MediaPipe's weighted NMS, the second look that verifies
+// every detection, FFHQ's crop square, the aligned 256x256 crop and the classifier's own crop. Every number comes from manifest.json, which
 // `python -m web_demo` writes from the Python definitions: nothing here is re-typed.
 import * as P from "./pillow.js";
 
