@@ -1,6 +1,7 @@
 """The web page (web_demo/) against the runtime: Pillow's operations ported to JavaScript give
 Pillow's bytes (node), and in a real headless Chromium the page finds the same faces as
-`python -m edge_runtime --json` and gives them the same verdicts (JPEG files and PNG copies)."""
+`python -m edge_runtime --json` and gives them the same verdicts (JPEG files and PNG copies, and
+photos made at test time with a face cut by the frame, for the edge search)."""
 
 from __future__ import annotations
 
@@ -161,3 +162,44 @@ def test_page_agrees_with_the_runtime(browser_ready, kind):
     assert summary["verdict_agreement"] >= 0.99, summary
     if kind == "png":  # the same pixels on both sides: float rounding of the output only
         assert summary["max_abs_dp"] < 1e-3, summary
+
+
+def _cut_photos(out: Path) -> list[Path]:
+    """Photos of 620-1000 px (the edge search's size) with the face cut by the frame: shared
+    photos enlarged to 1000 px and cropped, the left 42 % or the top 38 % taken away."""
+    sources = []
+    for folder, n in (
+        ("maskdet_web_nomask/real", 4),
+        ("lfw_faceswap/real", 3),
+        ("faces140k_sample/test/real", 3),
+    ):
+        sources += sorted((SHARED / folder).glob("*.jpg"))[:n]
+    paths = []
+    for i, src in enumerate(sources):
+        with Image.open(src) as im:
+            im = im.convert("RGB")
+        s = 1000 / max(im.size)
+        big = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.Resampling.BICUBIC)
+        w, h = big.size
+        cut = big.crop((int(w * 0.42), 0, w, h) if i % 2 == 0 else (0, int(h * 0.38), w, h))
+        paths.append(out / f"cut{i}.png")
+        cut.save(paths[-1])
+    return paths
+
+
+def test_page_agrees_on_faces_cut_by_the_frame(browser_ready, tmp_path):
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent")
+    from edge_runtime.faces import FaceFinder
+    from edge_runtime.interpreter import load_backend
+    from edge_runtime.types import FaceOptions
+
+    paths = _cut_photos(tmp_path)
+    finder = FaceFinder(load_backend(), min_score=FaceOptions().min_score)
+    edge_faces = sum(f.edge for p in paths for f in finder.find(Image.open(p).convert("RGB")))
+    assert edge_faces >= 3  # the edge search is exercised
+    summary = compare.compare(paths)
+    print("cut", edge_faces, json.dumps(summary))
+    assert summary["faces_only_in_page"] == 0 and summary["faces_only_in_runtime"] == 0, summary
+    assert not summary["error_mismatches"], summary
+    assert summary["verdict_agreement"] >= 0.99, summary

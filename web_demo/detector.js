@@ -78,7 +78,7 @@ export class Detector {
     const isJpeg = await hasMagic(file, JPEG_MAGIC);
     const stage = this.m.face_stage, al = this.m.alignment, c = this.m.classifier;
     let { img, scale } = draft(full, isJpeg, stage.find_decode_short_side);
-    const found = await F.findFaces(img, this.m.face_detector, stage, this.anchors,
+    const found = await F.findFaces(img, this.m.face_detector, stage, al, this.anchors,
       (px) => this.runFaceModel(px), stage.min_score);
     const quads = found.map((f) => {
       try {

@@ -3,7 +3,8 @@
 The classifier is the client-input asset (android_demo_assets/) built from the model the
 registry resolves for `edge-detect -m int8` (matched by the sha256 its assets.json records), so
 a new shipped model is followed without a copied file name; a stale asset is an error. The
-face-stage and alignment constants are read from edge_runtime.faces / edge_runtime.align.
+face-stage and alignment constants are read from edge_runtime.faces, edge_runtime.face_windows
+and edge_runtime.align.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from edge_runtime import align, faces
+from edge_runtime import align, face_windows, faces
 from edge_runtime.bundle import load_bundle
 from edge_runtime.preprocess import MIN_SIDE
 from edge_runtime.registry import DEFAULT_MODEL
@@ -68,6 +69,7 @@ def build(model: str = MODEL) -> tuple[dict, dict[str, Path]]:
             "interpolated_scale_aspect_ratio": spec.interpolated_scale_aspect_ratio,
             "num_keypoints": spec.num_keypoints,
             "nms_iou": spec.nms_iou,
+            "min_score": spec.min_score,  # the second look decodes at MediaPipe's own floor
             "keypoints": {
                 "right_eye": faces.RIGHT_EYE,
                 "left_eye": faces.LEFT_EYE,
@@ -85,6 +87,16 @@ def build(model: str = MODEL) -> tuple[dict, dict[str, Path]]:
             "tile_edge_margin": faces.TILE_EDGE_MARGIN,
             "contained_fraction": faces.CONTAINED_FRACTION,
             "find_decode_short_side": faces.FIND_DECODE_SHORT_SIDE,
+            "verify_min_score": faces.VERIFY_MIN_SCORE,
+            "verify_early_accept": faces.VERIFY_EARLY_ACCEPT,
+            "aligned_face_box": list(faces.ALIGNED_FACE_BOX),
+            "verify_box_iou": faces.VERIFY_BOX_IOU,
+            "verify_mouth_error": faces.VERIFY_MOUTH_ERROR,
+            "edge_pad": face_windows.EDGE_PAD,
+            "edge_min_window": face_windows.EDGE_MIN_WINDOW,
+            "edge_min_outside": face_windows.EDGE_MIN_OUTSIDE,
+            "edge_centre_slack": face_windows.EDGE_CENTRE_SLACK,
+            "edge_min_photo_side": face_windows.EDGE_MIN_PHOTO_SIDE,
         },
         "alignment": {
             "aligned_size": align.ALIGNED_SIZE,
