@@ -62,3 +62,27 @@ for m in v1-int8 v2-int8; do
     "$PY" -m train calibrate "$m" --data "$CROPS" --target-fpr 0.03 --overwrite \
         --out "model_card/face_stage/calibration_${m/-/_}"
 done
+"$PY" -m train shortcut-check --data "$CROPS" --recipe broad-v2 \
+    --json model_card/face_stage/shortcut_crops.json > model_card/face_stage/shortcut_crops.md
+
+# The v3 candidate (scripts/train_v3.sh's run folder) through the same crops: calibration of its
+# float and int8, the ship rule, and every model side by side (MesoNet included).
+V3="$RUNS/v3"
+if [ -f "$V3/calibrated/edge_detect_mobilenet_v3_fp32.tflite" ]; then
+    for v in fp32 int8; do
+        "$PY" -m train calibrate "$V3/tflite/edge_detect_mobilenet_$v.tflite" --data "$CROPS" \
+            --target-fpr 0.03 --overwrite --out "model_card/face_stage/calibration_v3_$v"
+    done
+    "$PY" -m train ship-check v3-int8 "$V3/calibrated/edge_detect_mobilenet_v3_fp32.tflite" \
+        --data "$CROPS" --json model_card/face_stage/v3_ship_check.json \
+        > model_card/face_stage/v3_ship_check.md || true  # exit 1 = keep the current model
+    "$PY" -m benchmarks sources v1-int8 v2-int8 "$V3/calibrated/edge_detect_mobilenet_v3_fp32.tflite" \
+        v3-int8 mesonet_meso4_df_fp32 mesonet_meso4_df_int8 mesonet_mesoinception4_df_fp32 \
+        mesonet_mesoinception4_df_int8 --data "$CROPS" --threads 1 \
+        --json model_card/face_stage/all_models_sources.json \
+        > model_card/face_stage/all_models_sources.md
+    "$PY" scripts/face_stage_table.py \
+        v1=model_card/face_stage/calibration_v1_int8/calibration.json \
+        v2=model_card/face_stage/calibration_v2_int8/calibration.json \
+        v3=model_card/face_stage/calibration_v3_int8/calibration.json
+fi
