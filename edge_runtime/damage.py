@@ -5,8 +5,10 @@ instead of RST3", "... extraneous bytes before marker", "premature end of data s
 does not report them, and decodes the picture anyway. `jpeg_damage` reads the marker structure
 of the compressed data itself (numpy over the bytes, a few ms for a 5 MB photo): a marker that
 cannot occur inside a scan, restart markers out of order, a scan that never ends. Damage that
-leaves the marker structure whole (a changed byte inside the Huffman-coded data) is not seen:
-only a full entropy decode would find it.
+leaves the marker structure whole (a changed byte inside the Huffman-coded data) needs the
+entropy decode itself: `jpeg_damage` then decodes the file at 1/8 scale with simplejpeg in
+strict mode, which turns libjpeg-turbo's corrupt-data warnings into an error (about 0.5 ms
+for a 256x256 face, 23 ms for a 12 MP photo on the 2-core x86 dev machine).
 
 Video damage (FFmpeg's concealed decode errors, frames missing from a container) is counted
 where frames are decoded (video.sample_frames).
@@ -17,6 +19,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+try:  # a runtime dependency on x86_64, aarch64 and macOS; elsewhere only the marker check runs
+    import simplejpeg
+except ImportError:  # pragma: no cover - platforms without a wheel
+    simplejpeg = None
 
 JPEG_SOI = b"\xff\xd8"
 _RST0, _RST7 = 0xD0, 0xD7
@@ -92,12 +99,25 @@ def jpeg_damage(data: bytes) -> str | None:
             return f"JPEG data damaged: restart markers out of order before byte {pos}"
         scan_rst = []
         if code == _EOI:
-            return None
+            return _entropy_damage(data)
         end = _segment_end(data, pos)
         if code not in _BETWEEN_SCANS | {_SOS} or end is None:
             return f"JPEG data damaged: marker 0xFF{code:02X} inside the image data at byte {pos}"
         i = end
     return "JPEG data damaged: the image data has no end marker"
+
+
+def _entropy_damage(data: bytes) -> str | None:
+    """libjpeg-turbo's own corrupt-data warning for a YCbCr JPEG whose markers are whole."""
+    if simplejpeg is None:
+        return None
+    try:
+        if simplejpeg.decode_jpeg_header(data)[2] != "YCbCr":
+            return None  # other colour spaces: Pillow decodes them, the marker check stands
+        simplejpeg.decode_jpeg(data, "rgb", min_width=1, min_height=1, strict=True)
+    except ValueError as e:
+        return f"JPEG data damaged: libjpeg: {' '.join(str(e).split())}"
+    return None
 
 
 def file_damage(source) -> str | None:
