@@ -73,9 +73,9 @@ def _restarts_in_order(codes: np.ndarray, declared: bool) -> bool:
     return codes[0] == _RST0 and bool(np.all(steps == 1))
 
 
-def jpeg_damage(data: bytes) -> str | None:
-    """One line saying how a JPEG's marker structure is damaged, or None when it is whole
-    (or not a JPEG)."""
+def jpeg_damage(data: bytes, entropy: bool = True) -> str | None:
+    """One line saying how a JPEG is damaged, or None when it is whole (or not a JPEG).
+    entropy=False: the marker structure only (what benchmarks.damage compares against)."""
     if not data.startswith(JPEG_SOI):
         return None
     first = _first_scan(data)
@@ -99,7 +99,7 @@ def jpeg_damage(data: bytes) -> str | None:
             return f"JPEG data damaged: restart markers out of order before byte {pos}"
         scan_rst = []
         if code == _EOI:
-            return _entropy_damage(data)
+            return _entropy_damage(data) if entropy else None
         end = _segment_end(data, pos)
         if code not in _BETWEEN_SCANS | {_SOS} or end is None:
             return f"JPEG data damaged: marker 0xFF{code:02X} inside the image data at byte {pos}"
