@@ -231,7 +231,9 @@ def test_feature_cache_trains_like_the_image_path(imagenet_pair):
     # Validation sums more float32 terms in another order on each path: measured 3.4e-4 apart
     # on this machine (a wrong cache would be off by far more than 1e-3).
     np.testing.assert_allclose(on.history["val_loss"], off.history["val_loss"], rtol=1e-3)
-    np.testing.assert_allclose(p_on, p_off, atol=1e-4)
+    # P(fake) after the same steps: 1.8e-4 apart at most here (float32 sums in another order);
+    # a wrong cache (other inputs or weights) moves them by far more.
+    np.testing.assert_allclose(p_on, p_off, atol=5e-4)
 
 
 def test_keras_and_tflite_rows_agree(imagenet_pair, tmp_path):
