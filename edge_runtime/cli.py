@@ -12,6 +12,8 @@ classified but some was damaged (its verdict carries warnings: JSON `warnings`, 
 Standard library only at start-up (argparse, via edge_runtime.console); the detector, the model
 report and the interpreter backend are imported inside the command that needs them (the
 package's __init__ still brings numpy and Pillow). Cold start: benchmarks/cold_start.py.
+The parsers and their help text live in cli_args.py, the table, JSON lines and progress bar
+in cli_output.py.
 """
 
 from __future__ import annotations
@@ -21,39 +23,29 @@ import json
 import logging
 import os
 import sys
-import time
 
+from .cli_args import (
+    PROG,
+    PROGRESS_MIN_INPUTS,
+    STDIN_ARG,
+    detect_parser,
+    info_parser,
+    models_parser,
+)
+from .cli_output import LABEL_WIDTH, NO_FACE, TOO_SMALL, Output, Progress, table_row, verdict
 from .console import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    ArgumentParser,
-    at_least,
-    probability,
     setup_logging,
     usage_error,
 )
-from .registry import DEFAULT_MODEL, names_help
-from .types import DEFAULT_FACE_MODE, FACE_MODES
 
-PROG = "edge-detect"
 # Kept under these names: tests and other modules refer to them.
 EXIT_INPUT_FAILED = EXIT_FAILED
 # Every input has a verdict, but some input was damaged (edge_runtime/damage.py, a video's
 # concealed decode errors or missing frames): a verdict on a repaired picture. 1 wins over it.
 EXIT_DAMAGED = 3
-PROGRESS_MIN_INPUTS = 10  # a progress bar appears (on a terminal) above this many inputs
-STDIN_ARG = "-"  # `cat face.jpg | edge-detect -`
-BACKEND_CHOICES = ("ai_edge_litert", "tflite_runtime", "tensorflow")  # interpreter.BACKEND_NAMES
-USAGE = f"""{PROG} [OPTIONS] IMAGE...
-       {PROG} info [MODEL] [--json] [--backend NAME]
-       {PROG} models [--json]
-       {PROG} --camera [INDEX] [--duration S] [OPTIONS]"""
-
-# The table's first column: fake, real, or why there is no verdict ("no face", "too small"),
-# or ERROR; as wide as the widest, so P(FAKE), TIME and FILE line up on every row.
-NO_FACE, TOO_SMALL = "no face", "too small"
-LABEL_WIDTH = len(TOO_SMALL)
 
 log = logging.getLogger(__name__)
 
@@ -62,304 +54,20 @@ __all__ = [
     "EXIT_INPUT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "LABEL_WIDTH",
     "detect_parser",
     "info_parser",
     "main",
+    "models_parser",
+    "table_row",
+    "verdict",
 ]
-
-
-def _positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
-    return value
 
 
 def _default_threads() -> int:
     from .types import usable_cores
 
     return usable_cores()
-
-
-def _version() -> str:
-    from . import __version__
-
-    return f"{PROG} {__version__}"
-
-
-def detect_parser() -> ArgumentParser:
-    from .video import DEFAULT_SAMPLE_FPS  # PyAV is imported only when a video is read
-
-    p = ArgumentParser(
-        prog=PROG,
-        usage=USAGE,
-        description="Classify face images as fake or real (TensorFlow-free; MobileNet v1, "
-        "TFLite): photos, sampled frames of video files, or a live camera. Prints one row "
-        "(or, with --json, one JSON object) per input. "
-        f"`{PROG} info [MODEL]` describes a model; `{PROG} models` lists the bundled variants.",
-        epilog="Exit status 0: all classified; 1: some input failed (the others are still "
-        "printed); 2: usage error or unusable model; 3: all classified, but some input was "
-        "damaged (its row is followed by 'warning:' lines; JSON: a warnings list).",
-    )
-    p.add_argument(
-        "images",
-        nargs="*",
-        metavar="IMAGE",
-        help="image files (.jpg .jpeg .png .gif .webp .bmp .tif .tiff), video files (.mp4 .m4v "
-        ".mov .mkv .webm .avi .mpg .mpeg; need the video extra), folders (their image and "
-        f"video files), glob patterns, or {STDIN_ARG} for one image on standard input",
-    )
-    p.add_argument(
-        "-m",
-        "--model",
-        default=DEFAULT_MODEL,
-        help=f"a bundled model ({names_help()}; `edge-detect models` lists them) or a "
-        "path to a .tflite file (its <stem>.bundle.json sidecar is read when present, else a "
-        f"bundle.json packed in it)  [default: {DEFAULT_MODEL}]",
-    )
-    p.add_argument(
-        "-t",
-        "--threads",
-        type=at_least(1),
-        default=None,
-        help="interpreter threads  [default: all cores]",
-    )
-    p.add_argument(
-        "-w",
-        "--workers",
-        type=at_least(0),
-        default=None,
-        metavar="N",
-        help="decode threads that read and preprocess the next images while the interpreter "
-        "runs the current one; 0 = one image at a time (the plain sequential loop)  "
-        "[default: one per core with the face stage; with --faces none the cores --threads "
-        "leaves free, at least 1]",
-    )
-    p.add_argument(
-        "--threshold",
-        type=probability,
-        default=None,
-        metavar="P",
-        help="label an image fake when its fake probability is >= P  "
-        "[default: the model bundle's threshold]",
-    )
-    p.add_argument(
-        "--faces",
-        choices=FACE_MODES,
-        default=DEFAULT_FACE_MODE,
-        help="auto/all: find every face in the photo, align it and classify it (one row per "
-        "face; the image's verdict is its most-likely-fake face; no face -> 'no face'); "
-        "largest: only the largest face; none: classify the whole image as one face crop "
-        f"(for inputs that are already aligned crops)  [default: {DEFAULT_FACE_MODE}]",
-    )
-    p.add_argument(
-        "--annotate",
-        metavar="DIR",
-        default=None,
-        help="also write a copy of each input to DIR/<stem>.faces.jpg with every face boxed, "
-        "coloured by verdict, P(fake) beside it (never over an input or another output: "
-        "inputs sharing a stem or name get their extension or folders in the name); files "
-        "written this way are skipped as inputs",
-    )
-    p.add_argument(
-        "--fps",
-        type=_positive_number,
-        default=None,
-        metavar="F",
-        help="video: judge F frames per second of video, each through the face stage and the "
-        "classifier; faces are linked into tracks across them; with --camera: judge at most F "
-        f"frames per second  [default: {DEFAULT_SAMPLE_FPS:g} for files; camera: as fast as "
-        "it goes]",
-    )
-    p.add_argument(
-        "--max-frames",
-        type=at_least(1),
-        default=None,
-        metavar="N",
-        help="video: judge at most N sampled frames per clip  [default: all]",
-    )
-    p.add_argument(
-        "--camera",
-        nargs="?",
-        type=at_least(0),
-        const=0,
-        default=None,
-        metavar="INDEX",
-        help="judge a live camera instead of files: Raspberry Pi camera INDEX (picamera2, when "
-        "importable) or /dev/videoINDEX (V4L2/USB, via the video extra); prints each judged "
-        "frame's faces and the achieved frames per second until Ctrl-C  [INDEX default: 0]",
-    )
-    p.add_argument(
-        "--duration",
-        type=_positive_number,
-        default=None,
-        metavar="S",
-        help="with --camera: stop after S seconds  [default: run until Ctrl-C]",
-    )
-    p.add_argument(
-        "-r",
-        "--recursive",
-        action="store_true",
-        help="read subfolders of folders too; lets ** in globs span folders",
-    )
-    p.add_argument(
-        "--json",
-        dest="json_lines",
-        action="store_true",
-        help="one JSON object per line instead of a table",
-    )
-    p.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="print backend, model, threads and versions (and LiteRT's own messages) to stderr",
-    )
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr  "
-        f"[default: on a terminal, above {PROGRESS_MIN_INPUTS} inputs]",
-    )
-    p.add_argument(
-        "--backend",
-        choices=BACKEND_CHOICES,
-        default=None,
-        metavar="NAME",
-        help="interpreter package: " + ", ".join(BACKEND_CHOICES) + "  "
-        "[default: the first one installed, in that order]",
-    )
-    p.add_argument("--version", action="version", version=_version())
-    return p
-
-
-def info_parser() -> ArgumentParser:
-    p = ArgumentParser(
-        prog=f"{PROG} info",
-        description="Describe a model: size, sha256, input/output types and quantization, ops "
-        "and their versions, minimum runtime version, bundle metadata, and the interpreter "
-        "backend that runs it.",
-        epilog="Exit status 0: described and loadable; 1: described, but the backend cannot "
-        "load it; 2: missing or corrupt model file.",
-    )
-    p.add_argument(
-        "model",
-        nargs="?",
-        default=DEFAULT_MODEL,
-        metavar="MODEL",
-        help=f"a bundled model ({names_help()}) or a path to a .tflite file  "
-        f"[default: {DEFAULT_MODEL}]",
-    )
-    p.add_argument("--json", dest="json_out", action="store_true", help="one JSON object")
-    p.add_argument(
-        "--backend",
-        choices=BACKEND_CHOICES,
-        default=None,
-        metavar="NAME",
-        help="interpreter package to check the model with  [default: the first installed]",
-    )
-    return p
-
-
-class _Progress:
-    """A one-line bar on stderr, cleared before each result line so the two never mix."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
-        self.start = time.monotonic()
-        self.last_draw = 0.0
-        self.drawn = False
-
-    def clear(self) -> None:
-        if self.enabled and self.drawn:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-            self.drawn = False
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self.last_draw < 0.1 and done < self.total):
-            return
-        self.last_draw = now
-        width = 30
-        filled = width * done // max(self.total, 1)
-        rate = done / max(now - self.start, 1e-9)
-        sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  {rate:.1f} img/s"
-        )
-        sys.stderr.flush()
-        self.drawn = True
-
-
-def verdict(result) -> str:
-    """A result's label, or why it has none: no face found, or faces found but none big enough
-    to judge (a clip: tracks, each never judged). The table's first column and the summary's
-    counts both use it."""
-    if result.label is not None:
-        return result.label
-    return TOO_SMALL if result.faces else NO_FACE
-
-
-def table_row(label: str, p_fake: str, latency: str, rest: str) -> str:
-    return f"{label:<{LABEL_WIDTH}}  {p_fake:>7}  {latency:>8}  {rest}"
-
-
-class _Output:
-    """Result lines on stdout: a readable table, or one JSON object per line (--json)."""
-
-    def __init__(self, json_lines: bool, progress: _Progress):
-        self.json_lines = json_lines
-        self.progress = progress
-        self.header_done = False
-
-    def _emit(self, line: str) -> None:
-        self.progress.clear()
-        print(line, flush=True)
-
-    def result(self, detection) -> None:
-        if self.json_lines:
-            self._emit(json.dumps(detection.to_dict(), ensure_ascii=False))
-            return
-        self._header()
-        self._rows(detection)
-        for warning in detection.warnings:  # damage under the verdict: never a silent row
-            self._emit(f"  warning: {warning}")
-
-    def _rows(self, detection) -> None:
-        if hasattr(detection, "tracks"):  # a video clip: one row, then one per track
-            from .video import text_lines
-
-            for line in text_lines(detection):
-                self._emit(line)
-            return
-        p_fake = "-" if detection.fake_probability is None else f"{detection.fake_probability:.3f}"
-        latency = f"{detection.latency_ms:.1f}"
-        if detection.faces is None:  # --faces none: the whole image was classified
-            self._emit(table_row(detection.label, p_fake, latency, detection.path))
-            return
-        n = len(detection.faces)
-        count = f"  ({n} faces)" if n > 1 else ""
-        self._emit(table_row(verdict(detection), p_fake, latency, f"{detection.path}{count}"))
-        if n > 1 or any(f.too_small for f in detection.faces):
-            for i, f in enumerate(detection.faces, start=1):
-                judged = TOO_SMALL if f.too_small else f"{f.label} {f.fake_probability:.3f}"
-                box = f"{f.box[0]},{f.box[1]}-{f.box[2]},{f.box[3]}"
-                self._emit(f"  face {i}: {judged} at {box} (detector score {f.score:.2f})")
-
-    def error(self, failure) -> None:
-        if self.json_lines:
-            self._emit(json.dumps(failure.to_dict(), ensure_ascii=False))
-            return
-        self._header()
-        self._emit(table_row("ERROR", "-", "-", failure.error))
-
-    def _header(self) -> None:
-        if not self.header_done:
-            self._emit(table_row("LABEL", "P(FAKE)", "TIME ms", "FILE"))
-            self.header_done = True
 
 
 def _versions_line() -> str:
@@ -583,8 +291,8 @@ def run_detect(args: argparse.Namespace) -> int:
         if args.progress is not None
         else (total > PROGRESS_MIN_INPUTS and sys.stderr.isatty())
     )
-    bar = _Progress(total, bool(show_progress))
-    out = _Output(args.json_lines, bar)
+    bar = Progress(total, bool(show_progress))
+    out = Output(args.json_lines, bar)
     protected = _prepare_annotate(args.annotate, expanded.items) if args.annotate else set()
     counts = _detect_all(detector, expanded.items, args, protected, out, bar)
 
@@ -613,19 +321,6 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         print("\n".join(format_report(report)))
     return EXIT_OK if report.loads else EXIT_INPUT_FAILED  # 1: described, but cannot run
-
-
-def models_parser() -> ArgumentParser:
-    p = ArgumentParser(
-        prog=f"{PROG} models",
-        description=f"List the bundled models ({names_help()}; edge_runtime/registry.py): "
-        "where each is found (package, $EDGE_DETECT_MODELS, checkout, working directory), its "
-        "file and size, and how to get one that is missing; --json adds each one's generation, "
-        "description and the threshold, labels and preprocessing its bundle records.",
-        epilog="Exit status 0: every model found; 1: some model is missing.",
-    )
-    p.add_argument("--json", dest="json_out", action="store_true", help="one JSON object")
-    return p
 
 
 def run_models(args: argparse.Namespace) -> int:
