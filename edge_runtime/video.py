@@ -428,7 +428,7 @@ def video_result(detector, path: str, options: VideoOptions) -> VideoDetection |
 
 def text_lines(result: VideoDetection) -> list[str]:
     """A clip in the CLI's table: one row for the clip, one indented row per track."""
-    from .cli import table_row, verdict
+    from .cli_output import table_row, verdict
 
     p_fake = "-" if result.fake_probability is None else f"{result.fake_probability:.3f}"
     n, k = len(result.frames), len(result.tracks)
