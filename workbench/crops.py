@@ -36,12 +36,13 @@ from edge_runtime.fileio import atomic_write_bytes, atomic_write_json
 from edge_runtime.registry import DEFAULT_MODEL
 from edge_runtime.types import DetectorOptions, FaceOptions, ImageError
 
-from .sources import CROP_SUFFIX, SPLITS, Source, SourceList, _image_files
+from .sources import CROP_SUFFIX, Source, SourceList, image_files, source_folders
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.json"  # per source, in the crop tree beside its class folder(s)
 SUMMARY_FILE = "crops_summary.json"  # at the top of the crop tree
+STATUSES = ("ok", "no_face", "too_small", "error")  # why an index entry has (or has no) crop
 CROPS_VERSION = 2  # bump when the crop rule changes: older trees are then rebuilt (2: second look)
 
 
@@ -65,11 +66,8 @@ class CropSettings:
 
 def source_images(source: Source, root: Path) -> Iterator[Path]:
     """Every image of a source under root, every split (the crop tree mirrors the layout)."""
-    if source.splits == "folders":
-        for split in SPLITS:
-            yield from _image_files(root / source.folder / split / source.class_name)
-    else:
-        yield from _image_files(root / source.folder / source.class_name)
+    for _, folder in source_folders(source, root):
+        yield from image_files(folder)
 
 
 def crop_one(detector: Detector, path: Path) -> tuple[dict[str, Any], bytes | None]:
@@ -146,9 +144,6 @@ def prepare_source(
     }
     atomic_write_json(index_path, {"settings": settings, "summary": summary, "images": entries})
     return summary
-
-
-STATUSES = ("ok", "no_face", "too_small", "error")
 
 
 def _progress_logger(name: str) -> Callable[[int, int], None]:

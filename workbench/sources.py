@@ -155,27 +155,33 @@ def split_key(source: Source, file_name: str) -> str:
     return name
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"{folder}: no such source folder")
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
+
+
+def source_folders(source: Source, root: Path) -> list[tuple[str | None, Path]]:
+    """Where a source's images are: (split, folder) for a set with its own split folders,
+    else one (None, folder) whose files are split by source_files' rule."""
+    cls = source.class_name
+    if source.splits == "folders":
+        return [(split, root / source.folder / split / cls) for split in SPLITS]
+    return [(None, root / source.folder / cls)]
 
 
 def source_files(source: Source, root: Path, sources: SourceList) -> dict[str, list[Sample]]:
     """The files of one source by split (every split present, possibly empty)."""
     out: dict[str, list[Sample]] = {s: [] for s in SPLITS}
     cls = source.class_name
-    if source.splits == "folders":
-        for split in SPLITS:
-            folder = root / source.folder / split / cls
-            out[split] = [Sample(str(p), source.label) for p in _image_files(folder)]
-    else:
-        for p in _image_files(root / source.folder / cls):
-            split = (
-                "test"
-                if source.splits == "all"
-                else hash_split(split_key(source, p.name), sources.split_salt, sources.fractions)
-            )
+    for folder_split, folder in source_folders(source, root):
+        for p in image_files(folder):
+            if folder_split is not None:
+                split = folder_split
+            elif source.splits == "all":
+                split = "test"
+            else:
+                split = hash_split(split_key(source, p.name), sources.split_salt, sources.fractions)
             out[split].append(Sample(str(p), source.label))
     if not any(out.values()):
         raise DataError(f"{root / source.folder}/{cls}: source {source.name} has no images")
@@ -287,7 +293,9 @@ __all__ = [
     "limited_source_files",
     "load_sources",
     "per_source_figures",
+    "image_files",
     "source_files",
+    "source_folders",
     "source_test_lists",
     "split_key",
 ]
