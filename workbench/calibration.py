@@ -25,9 +25,15 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.fileio import atomic_write_bytes
-from edge_runtime.types import DEFAULT_TEMPERATURE, FAKE_INDEX, calibrated, is_fake
+from edge_runtime.types import (
+    CALIBRATION_CLIP,
+    DEFAULT_TEMPERATURE,
+    FAKE_INDEX,
+    calibrated,
+    is_fake,
+)
 
-P_CLIP = 1e-7  # P(fake) is clipped to [P_CLIP, 1 - P_CLIP] before its logit (0 and 1 are finite)
+P_CLIP = CALIBRATION_CLIP  # the runtime's clip before a logit (0 and 1 stay finite)
 # The search range of fit_temperature: far beyond any temperature a trained net needs.
 T_MIN, T_MAX = 1e-3, 1e3
 
